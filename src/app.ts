@@ -1,0 +1,47 @@
+/**
+ * Builds the Hono app from its dependencies. Pure wiring: no listening, no process access.
+ *
+ * Route modules for the MCP faces register themselves through `faces`, so this file stays the map of the
+ * gateway's public surface.
+ */
+import { Hono } from 'hono';
+import { createClientAuth } from './auth/middleware.js';
+import { GatewayError } from './errors.js';
+import { adminErrorBody, createAdminRoutes, describeCause } from './http/admin.js';
+import type { AppEnv, GatewayDeps } from './http/context.js';
+import { createHealthRoutes } from './http/health.js';
+import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
+
+/** A client-facing face mounted under `/brains/:brain` after auth (pass-through, legacy bridge). */
+export type Face = (app: Hono<AppEnv>, deps: GatewayDeps) => void;
+
+export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.route('/', createHealthRoutes(deps));
+  app.route('/admin/v1', createAdminRoutes(deps));
+
+  const brains = new Hono<AppEnv>();
+  brains.use('/:brain/*', createClientAuth(deps));
+  for (const face of faces) face(brains, deps);
+  app.route('/brains', brains);
+
+  app.notFound(() => jsonRpcErrorResponse(404, JSONRPC.SERVER_ERROR, 'Not found'));
+
+  app.onError((err, c) => {
+    const gatewayError =
+      err instanceof GatewayError ? err : new GatewayError('ERR_INTERNAL', 'internal error', { cause: err });
+    if (gatewayError.status >= 500) {
+      deps.logger.error(
+        { code: gatewayError.code, path: c.req.path, cause: describeCause(err) },
+        'request failed',
+      );
+    }
+    if (c.req.path.startsWith('/admin/'))
+      return c.json(adminErrorBody(gatewayError), gatewayError.status as 400);
+    const message = gatewayError.expose ? gatewayError.message : 'Internal error';
+    return jsonRpcErrorResponse(gatewayError.status, JSONRPC.INTERNAL_ERROR, message);
+  });
+
+  return app;
+}

@@ -1,0 +1,83 @@
+/**
+ * Org-token authentication with a brief in-process cache. I/O through the Store only.
+ *
+ * The cache holds positive and negative answers for `ttlMs` so a burst of requests costs one lookup;
+ * revocation drops the entry at once (same instance via the event bus, other instances via LISTEN/NOTIFY),
+ * and expiry is checked on every use, so a cached token never outlives its `expiresAt`.
+ */
+import type { EventBus } from '../events.js';
+import type { Store, TokenRecord } from '../store/types.js';
+import { hashToken } from './tokens.js';
+
+export interface Principal {
+  org: string;
+  tokenId: string;
+  /** null: every brain of the org. */
+  brains: string[] | null;
+}
+
+export type AuthFailure = 'missing' | 'unknown' | 'revoked' | 'expired';
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
+
+export interface TokenAuthenticator {
+  authenticate(token: string | undefined): Promise<AuthResult>;
+  /** Drops every cached answer (used after a bus reconnect). */
+  clear(): void;
+}
+
+export interface TokenAuthenticatorOptions {
+  store: Store;
+  bus: EventBus;
+  ttlMs: number;
+  now?: () => number;
+}
+
+interface Entry {
+  record: TokenRecord | undefined;
+  fetchedAt: number;
+}
+
+export function createTokenAuthenticator(options: TokenAuthenticatorOptions): TokenAuthenticator {
+  const { store, ttlMs } = options;
+  const now = options.now ?? Date.now;
+  const byHash = new Map<string, Entry>();
+  const MAX_ENTRIES = 10_000;
+
+  options.bus.subscribe((event) => {
+    if (event.type === 'resync') byHash.clear();
+    if (event.type === 'token.revoked') {
+      for (const [hash, entry] of byHash) if (entry.record?.id === event.tokenId) byHash.delete(hash);
+    }
+  });
+
+  async function lookup(hash: string): Promise<TokenRecord | undefined> {
+    const cached = byHash.get(hash);
+    if (cached && now() - cached.fetchedAt < ttlMs) return cached.record;
+    const record = await store.findTokenByHash(hash);
+    if (byHash.size >= MAX_ENTRIES) byHash.delete(byHash.keys().next().value as string);
+    byHash.set(hash, { record, fetchedAt: now() });
+    return record;
+  }
+
+  return {
+    async authenticate(token) {
+      if (!token) return { ok: false, reason: 'missing' };
+      const record = await lookup(hashToken(token));
+      if (!record) return { ok: false, reason: 'unknown' };
+      if (record.revokedAt) return { ok: false, reason: 'revoked' };
+      if (record.expiresAt && record.expiresAt.getTime() <= now()) return { ok: false, reason: 'expired' };
+      return { ok: true, principal: { org: record.org, tokenId: record.id, brains: record.brains } };
+    },
+    clear() {
+      byHash.clear();
+    },
+  };
+}
+
+/** The token from `Authorization: Bearer <token>`, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}

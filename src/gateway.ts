@@ -1,0 +1,93 @@
+/**
+ * Assembles a running gateway from a Config: store, secrets, bus, caches, app, HTTP server. Does I/O
+ * (listens, connects to Postgres) but never touches `process`: the CLI owns signals and exit codes.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import { createApp, type Face } from './app.js';
+import { createTokenAuthenticator } from './auth/authenticator.js';
+import { createSecretBox } from './auth/secrets.js';
+import { generateId } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { createLocalBus, type EventBus } from './events.js';
+import type { GatewayDeps } from './http/context.js';
+import type { Logger } from './log.js';
+import { createBrainCache } from './store/brain-cache.js';
+import { createMemoryStore } from './store/memory.js';
+import { createPostgresStore } from './store/postgres.js';
+import type { Store } from './store/types.js';
+
+export interface Gateway {
+  deps: GatewayDeps;
+  /** The address actually bound (PORT=0 picks a free port). */
+  url: string;
+  server: ServerType;
+  /** Stops accepting, closes streams and the store. */
+  close(): Promise<void>;
+}
+
+export interface StartGatewayOptions {
+  config: Config;
+  logger: Logger;
+  faces?: Face[];
+  /** Overrides, mostly for tests. */
+  store?: Store;
+  bus?: EventBus;
+  fetch?: typeof fetch;
+}
+
+export async function startGateway(options: StartGatewayOptions): Promise<Gateway> {
+  const { config, logger } = options;
+  const store =
+    options.store ??
+    (config.databaseUrl
+      ? createPostgresStore({
+          url: config.databaseUrl,
+          prepare: config.databasePrepare,
+          max: config.databasePoolMax,
+        })
+      : createMemoryStore());
+  // The memory store lives and dies with the process, so a per-process secret is enough there.
+  const secret = config.secret ?? new Uint8Array(randomBytes(32));
+  const secrets = createSecretBox(secret);
+  const bus = options.bus ?? createLocalBus();
+  const deps: GatewayDeps = {
+    config,
+    store,
+    secrets,
+    logger,
+    bus,
+    auth: createTokenAuthenticator({ store, bus, ttlMs: config.authCacheMs }),
+    brains: createBrainCache({ store, secrets, bus, ttlMs: config.authCacheMs }),
+    lifecycle: { draining: false },
+    instanceId: generateId('inst'),
+    fetch: options.fetch ?? fetch,
+    now: () => new Date(),
+  };
+  const app = createApp(deps, options.faces ?? []);
+
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, store: store.kind, instanceId: deps.instanceId }, 'gateway listening');
+
+  return {
+    deps,
+    url,
+    server,
+    async close() {
+      deps.lifecycle.draining = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      await bus.close();
+      await store.close();
+    },
+  };
+}

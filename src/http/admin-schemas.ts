@@ -1,0 +1,87 @@
+/**
+ * zod schemas for admin API bodies (DESIGN.md §3). Pure.
+ */
+import { z } from 'zod';
+
+/** URL-safe ids: they appear in paths (`/brains/:brain/mcp`). */
+export const slugSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/,
+    'expected 1-63 characters of a-z, 0-9, "-" and "_", starting with a letter or digit',
+  );
+
+const HOP_OR_RESERVED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'content-length',
+  'content-type',
+  'accept',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+]);
+
+export const upstreamHeadersSchema = z
+  .record(
+    z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name')
+      .refine((name) => !HOP_OR_RESERVED.has(name.toLowerCase()), 'this header is set by the gateway'),
+    z
+      .string()
+      .max(8192)
+      .regex(/^[^\r\n\0]*$/, 'header values may not contain CR, LF or NUL'),
+  )
+  .refine((h) => Object.keys(h).length <= 32, 'at most 32 headers');
+
+export const upstreamUrlSchema = z
+  .string()
+  .max(2048)
+  .pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }));
+
+const timeoutSchema = z.number().int().min(1).max(3_600_000).nullable();
+
+export const createOrgSchema = z.strictObject({
+  slug: slugSchema,
+  name: z.string().min(1).max(200).optional(),
+});
+
+export const createBrainSchema = z.strictObject({
+  id: slugSchema,
+  upstreamUrl: upstreamUrlSchema,
+  upstreamHeaders: upstreamHeadersSchema.optional(),
+  connectTimeoutMs: timeoutSchema.optional(),
+  firstByteTimeoutMs: timeoutSchema.optional(),
+});
+
+export const patchBrainSchema = z
+  .strictObject({
+    upstreamUrl: upstreamUrlSchema.optional(),
+    upstreamHeaders: upstreamHeadersSchema.nullable().optional(),
+    connectTimeoutMs: timeoutSchema.optional(),
+    firstByteTimeoutMs: timeoutSchema.optional(),
+  })
+  .refine((p) => Object.keys(p).length > 0, 'expected at least one field to change');
+
+export const createTokenSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  brains: z.array(slugSchema).max(1000).optional(),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 365 * 24 * 3600)
+    .optional(),
+});
+
+export const sessionsQuerySchema = z.object({
+  org: slugSchema.optional(),
+  brain: slugSchema.optional(),
+});

@@ -1,0 +1,39 @@
+/**
+ * What every route factory receives, and the Hono variables set by middleware. Pure types.
+ */
+import type { Principal, TokenAuthenticator } from '../auth/authenticator.js';
+import type { SecretBox } from '../auth/secrets.js';
+import type { Config } from '../config.js';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../log.js';
+import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
+import type { Store } from '../store/types.js';
+
+export interface Lifecycle {
+  /** True once SIGTERM arrived: /readyz answers 503 and no new streams open. */
+  draining: boolean;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  store: Store;
+  secrets: SecretBox;
+  logger: Logger;
+  bus: EventBus;
+  auth: TokenAuthenticator;
+  brains: BrainCache;
+  lifecycle: Lifecycle;
+  /** This process's instance id (registered in the store with Postgres). */
+  instanceId: string;
+  /** Effects: injectable for tests. */
+  fetch: typeof fetch;
+  now: () => Date;
+}
+
+export interface AppEnv {
+  Variables: {
+    principal: Principal;
+    brain: ResolvedBrain;
+    requestId: string;
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The embedded in-memory Store: the default when DATABASE_URL is unset (one process). Pure, no I/O.
+ *
+ * Records are copied on the way in and out so callers never share mutable state with the store,
+ * matching what a database round trip would give them.
+ */
+import { GatewayError } from '../errors.js';
+import type {
+  Brain,
+  BrainPatch,
+  NewBrain,
+  NewSession,
+  NewToken,
+  Org,
+  SessionFilter,
+  SessionPatch,
+  SessionRecord,
+  Store,
+  TokenRecord,
+} from './types.js';
+
+export interface MemoryStoreOptions {
+  now?: () => Date;
+}
+
+const sessionKey = (brain: string, id: string) => `${brain}\u0000${id}`;
+
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const now = options.now ?? (() => new Date());
+  const orgs = new Map<string, Org>();
+  const brains = new Map<string, Brain>();
+  const tokens = new Map<string, TokenRecord>();
+  const tokensByHash = new Map<string, string>();
+  const sessions = new Map<string, SessionRecord>();
+  const lastInit = new Map<string, unknown>();
+
+  const copy = <T>(value: T): T => structuredClone(value);
+
+  return {
+    kind: 'memory',
+
+    async createOrg({ slug, name }) {
+      if (orgs.has(slug))
+        throw new GatewayError('ERR_CONFLICT', `org ${slug} already exists`, { field: 'slug' });
+      const org: Org = { slug, name, createdAt: now() };
+      orgs.set(slug, org);
+      return copy(org);
+    },
+    async getOrg(slug) {
+      const org = orgs.get(slug);
+      return org && copy(org);
+    },
+    async listOrgs() {
+      return [...orgs.values()].sort((a, b) => a.slug.localeCompare(b.slug)).map(copy);
+    },
+
+    async createBrain(input: NewBrain) {
+      if (!orgs.has(input.org)) throw new GatewayError('ERR_NOT_FOUND', `org ${input.org} not found`);
+      if (brains.has(input.id))
+        throw new GatewayError('ERR_CONFLICT', `brain ${input.id} already exists`, { field: 'id' });
+      const at = now();
+      const brain: Brain = {
+        id: input.id,
+        org: input.org,
+        upstreamUrl: input.upstreamUrl,
+        upstreamHeadersEnc: input.upstreamHeadersEnc,
+        upstreamHeaderNames: [...input.upstreamHeaderNames],
+        connectTimeoutMs: input.connectTimeoutMs ?? null,
+        firstByteTimeoutMs: input.firstByteTimeoutMs ?? null,
+        createdAt: at,
+        updatedAt: at,
+      };
+      brains.set(brain.id, brain);
+      return copy(brain);
+    },
+    async getBrain(id) {
+      const brain = brains.get(id);
+      return brain && copy(brain);
+    },
+    async listBrains(org) {
+      return [...brains.values()]
+        .filter((b) => org === undefined || b.org === org)
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map(copy);
+    },
+    async updateBrain(id, patch: BrainPatch) {
+      const brain = brains.get(id);
+      if (!brain) return undefined;
+      const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+      const next: Brain = { ...brain, ...copy(defined), updatedAt: now() };
+      brains.set(id, next);
+      return copy(next);
+    },
+    async deleteBrain(id) {
+      if (!brains.delete(id)) return false;
+      for (const [key, s] of sessions) if (s.brain === id) sessions.delete(key);
+      return true;
+    },
+
+    async createToken(input: NewToken) {
+      if (!orgs.has(input.org)) throw new GatewayError('ERR_NOT_FOUND', `org ${input.org} not found`);
+      if (tokens.has(input.id) || tokensByHash.has(input.hash)) {
+        throw new GatewayError('ERR_CONFLICT', 'token already exists');
+      }
+      const token: TokenRecord = { ...copy(input), revokedAt: null, createdAt: now() };
+      tokens.set(token.id, token);
+      tokensByHash.set(token.hash, token.id);
+      return copy(token);
+    },
+    async getToken(id) {
+      const token = tokens.get(id);
+      return token && copy(token);
+    },
+    async findTokenByHash(hash) {
+      const id = tokensByHash.get(hash);
+      const token = id === undefined ? undefined : tokens.get(id);
+      return token && copy(token);
+    },
+    async revokeToken(id, at = now()) {
+      const token = tokens.get(id);
+      if (!token || token.revokedAt) return false;
+      token.revokedAt = at;
+      for (const [key, s] of sessions) if (s.tokenId === id) sessions.delete(key);
+      return true;
+    },
+
+    async putSession(input: NewSession) {
+      const at = now();
+      const session: SessionRecord = { ...copy(input), createdAt: at, lastSeenAt: at };
+      sessions.set(sessionKey(input.brain, input.id), session);
+      return copy(session);
+    },
+    async getSession(brain, id) {
+      const session = sessions.get(sessionKey(brain, id));
+      return session && copy(session);
+    },
+    async updateSession(brain, id, patch: SessionPatch) {
+      const session = sessions.get(sessionKey(brain, id));
+      if (!session) return;
+      const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+      Object.assign(session, copy(defined), { lastSeenAt: now() });
+    },
+    async touchSession(brain, id, at = now()) {
+      const session = sessions.get(sessionKey(brain, id));
+      if (session) session.lastSeenAt = at;
+    },
+    async deleteSession(brain, id) {
+      return sessions.delete(sessionKey(brain, id));
+    },
+    async listSessions(filter: SessionFilter = {}) {
+      return [...sessions.values()]
+        .filter(
+          (s) =>
+            (filter.org === undefined || s.org === filter.org) &&
+            (filter.brain === undefined || s.brain === filter.brain) &&
+            (filter.kind === undefined || s.kind === filter.kind) &&
+            (filter.ownerInstance === undefined || s.ownerInstance === filter.ownerInstance),
+        )
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map(copy);
+    },
+
+    async getLastInitParams(tokenId, brain) {
+      const params = lastInit.get(sessionKey(brain, tokenId));
+      return params === undefined ? undefined : copy(params);
+    },
+    async setLastInitParams(tokenId, brain, params) {
+      lastInit.set(sessionKey(brain, tokenId), copy(params));
+    },
+
+    async ping() {},
+    async close() {},
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * The Store interface and the records it holds. Pure types.
+ *
+ * Two implementations share one contract test suite (test/integration/store.contract.ts): memory
+ * (embedded default, one process) and Postgres (production, many instances). All SQL lives in
+ * src/store/postgres*.ts and migrations/.
+ *
+ * Failures: `ERR_CONFLICT` for a duplicate key, `ERR_NOT_FOUND` for a missing parent (org),
+ * `ERR_STORE_UNAVAILABLE` when the backing database cannot be reached.
+ */
+
+export interface Org {
+  slug: string;
+  name: string | null;
+  createdAt: Date;
+}
+
+export interface Brain {
+  id: string;
+  org: string;
+  upstreamUrl: string;
+  /** JWE compact serialization of the upstream headers (src/auth/secrets.ts); null when none. */
+  upstreamHeadersEnc: string | null;
+  /** Names only, so admins can see what is set without seeing values. */
+  upstreamHeaderNames: string[];
+  connectTimeoutMs: number | null;
+  firstByteTimeoutMs: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewBrain {
+  id: string;
+  org: string;
+  upstreamUrl: string;
+  upstreamHeadersEnc: string | null;
+  upstreamHeaderNames: string[];
+  connectTimeoutMs?: number | null;
+  firstByteTimeoutMs?: number | null;
+}
+
+export type BrainPatch = Partial<
+  Pick<
+    NewBrain,
+    'upstreamUrl' | 'upstreamHeadersEnc' | 'upstreamHeaderNames' | 'connectTimeoutMs' | 'firstByteTimeoutMs'
+  >
+>;
+
+export interface TokenRecord {
+  id: string;
+  org: string;
+  name: string | null;
+  /** Hex sha-256 of the plaintext token; the plaintext is never stored. */
+  hash: string;
+  /** Brain ids this token may use; null means every brain of the org. */
+  brains: string[] | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  createdAt: Date;
+}
+
+export type NewToken = Pick<TokenRecord, 'id' | 'org' | 'name' | 'hash' | 'brains' | 'expiresAt'>;
+
+export type SessionKind = 'passthrough' | 'legacy';
+
+export interface SessionRecord {
+  /** Session id as the client sees it (legacy: the gateway's sessionId; pass-through: the upstream's Mcp-Session-Id). */
+  id: string;
+  brain: string;
+  kind: SessionKind;
+  org: string;
+  tokenId: string;
+  /** Instance holding the client's stream (legacy); the instance that created it (pass-through). */
+  ownerInstance: string;
+  upstreamSessionId: string | null;
+  protocolVersion: string | null;
+  /** The client's `initialize` params, replayed upstream when the upstream session is lost. */
+  initParams: unknown;
+  createdAt: Date;
+  lastSeenAt: Date;
+}
+
+export type NewSession = Omit<SessionRecord, 'createdAt' | 'lastSeenAt'>;
+
+export type SessionPatch = Partial<
+  Pick<SessionRecord, 'upstreamSessionId' | 'protocolVersion' | 'initParams'>
+>;
+
+export interface SessionFilter {
+  org?: string;
+  brain?: string;
+  kind?: SessionKind;
+  ownerInstance?: string;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'postgres';
+
+  createOrg(org: { slug: string; name: string | null }): Promise<Org>;
+  getOrg(slug: string): Promise<Org | undefined>;
+  listOrgs(): Promise<Org[]>;
+
+  createBrain(brain: NewBrain): Promise<Brain>;
+  getBrain(id: string): Promise<Brain | undefined>;
+  listBrains(org?: string): Promise<Brain[]>;
+  updateBrain(id: string, patch: BrainPatch): Promise<Brain | undefined>;
+  /** Removes the brain and its sessions; false when there was none. */
+  deleteBrain(id: string): Promise<boolean>;
+
+  createToken(token: NewToken): Promise<TokenRecord>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** Marks the token revoked; false when no such (unrevoked) token exists. */
+  revokeToken(id: string, at?: Date): Promise<boolean>;
+
+  putSession(session: NewSession): Promise<SessionRecord>;
+  getSession(brain: string, id: string): Promise<SessionRecord | undefined>;
+  updateSession(brain: string, id: string, patch: SessionPatch): Promise<void>;
+  touchSession(brain: string, id: string, at?: Date): Promise<void>;
+  deleteSession(brain: string, id: string): Promise<boolean>;
+  listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
+
+  /** The `initialize` params this token last used on this brain (legacy re-initialize after a reconnect). */
+  getLastInitParams(tokenId: string, brain: string): Promise<unknown | undefined>;
+  setLastInitParams(tokenId: string, brain: string, params: unknown): Promise<void>;
+
+  /** Resolves when the store answers; rejects with ERR_STORE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
