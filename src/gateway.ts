@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { createLocalBus, type EventBus } from './events.js';
 import type { GatewayDeps } from './http/context.js';
 import type { Logger } from './log.js';
+import { createUpstreamClient } from './proxy/upstream.js';
 import { createBrainCache } from './store/brain-cache.js';
 import { createMemoryStore } from './store/memory.js';
 import { createPostgresStore } from './store/postgres.js';
@@ -52,6 +53,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const secret = config.secret ?? new Uint8Array(randomBytes(32));
   const secrets = createSecretBox(secret);
   const bus = options.bus ?? createLocalBus();
+  const shutdownHooks: Array<() => Promise<void> | void> = [];
   const deps: GatewayDeps = {
     config,
     store,
@@ -60,7 +62,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     bus,
     auth: createTokenAuthenticator({ store, bus, ttlMs: config.authCacheMs }),
     brains: createBrainCache({ store, secrets, bus, ttlMs: config.authCacheMs }),
-    lifecycle: { draining: false },
+    upstream: createUpstreamClient({
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+    }),
+    lifecycle: {
+      draining: false,
+      onShutdown: (hook) => {
+        shutdownHooks.push(hook);
+      },
+    },
     instanceId: generateId('inst'),
     fetch: options.fetch ?? fetch,
     now: () => new Date(),
@@ -82,10 +93,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     server,
     async close() {
       deps.lifecycle.draining = true;
+      await Promise.allSettled(shutdownHooks.map((hook) => hook()));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
+      await deps.upstream.close();
       await bus.close();
       await store.close();
     },

@@ -6,12 +6,15 @@ import type { SecretBox } from '../auth/secrets.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
+import type { UpstreamClient } from '../proxy/upstream.js';
 import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
 import type { Store } from '../store/types.js';
 
 export interface Lifecycle {
   /** True once SIGTERM arrived: /readyz answers 503 and no new streams open. */
   draining: boolean;
+  /** Run on shutdown, before the HTTP server closes: faces end their streams here. */
+  onShutdown(hook: () => Promise<void> | void): void;
 }
 
 export interface GatewayDeps {
@@ -23,6 +26,8 @@ export interface GatewayDeps {
   auth: TokenAuthenticator;
   brains: BrainCache;
   lifecycle: Lifecycle;
+  /** Shared HTTP client for every upstream call. */
+  upstream: UpstreamClient;
   /** This process's instance id (registered in the store with Postgres). */
   instanceId: string;
   /** Effects: injectable for tests. */

@@ -1,0 +1,6 @@
+/**
+ * The MCP faces mounted under `/brains/:brain` (after client auth). Pure list.
+ */
+import type { Face } from './app.js';
+
+export const faces: Face[] = [];

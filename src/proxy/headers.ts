@@ -1,0 +1,78 @@
+/**
+ * Header rules for both faces (DESIGN.md §2, protocol.md §8). Pure.
+ *
+ * Requests: only the MCP headers listed here reach the upstream; the brain's own credentials are added
+ * and the client's `Authorization` never is. Responses: only the MCP headers listed here come back;
+ * hop-by-hop headers (RFC 9110 §7.6.1) never cross in either direction.
+ */
+
+const FORWARD_REQUEST = new Set([
+  'accept',
+  'content-type',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'mcp-method',
+  'mcp-name',
+  'last-event-id',
+]);
+const FORWARD_REQUEST_PREFIX = 'mcp-param-';
+
+const RETURN_RESPONSE = new Set([
+  'content-type',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'allow',
+  'retry-after',
+  'www-authenticate',
+]);
+
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers that keep SSE unbuffered through nginx and Fly's proxy (deploy.md §1.5). */
+export const SSE_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+  'content-encoding': 'none',
+};
+
+/**
+ * The headers sent upstream: the client's MCP headers plus the brain's credentials. The brain's headers
+ * win over anything the client sent under the same name.
+ */
+export function upstreamRequestHeaders(
+  client: Headers,
+  brainHeaders: Readonly<Record<string, string>>,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  client.forEach((value, name) => {
+    if (FORWARD_REQUEST.has(name) || name.startsWith(FORWARD_REQUEST_PREFIX)) out[name] = value;
+  });
+  for (const [name, value] of Object.entries(extra)) out[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(brainHeaders)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** The upstream response headers a client may see. */
+export function clientResponseHeaders(upstream: Headers): Headers {
+  const out = new Headers();
+  upstream.forEach((value, name) => {
+    if (RETURN_RESPONSE.has(name) && !HOP_BY_HOP.has(name)) out.set(name, value);
+  });
+  return out;
+}
+
+export function isEventStream(contentType: string | null | undefined): boolean {
+  return (contentType ?? '').toLowerCase().startsWith('text/event-stream');
+}

@@ -1,0 +1,101 @@
+/**
+ * The upstream HTTP client shared by the pass-through and the legacy bridge. Does I/O (undici).
+ *
+ * Connect and first-byte timeouts come from the brain (or the configured defaults) and are enforced by
+ * an undici Agent per distinct pair; the body has no timeout, because SSE streams live long. Failures
+ * become GatewayErrors: ERR_UPSTREAM_UNREACHABLE (→ 502) or ERR_UPSTREAM_TIMEOUT (→ 504). A request
+ * aborted by the caller's signal rejects with the signal's reason, untouched.
+ */
+import { Agent, fetch as undiciFetch } from 'undici';
+import { GatewayError } from '../errors.js';
+
+export interface UpstreamTarget {
+  url: string;
+  connectTimeoutMs?: number | null;
+  firstByteTimeoutMs?: number | null;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: Uint8Array | string | null;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamClient {
+  request(target: UpstreamTarget, init: UpstreamRequest): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface UpstreamClientOptions {
+  connectTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  /** Keep-alive connections per upstream origin. */
+  connections?: number;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT']);
+
+function causeCode(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
+  const agents = new Map<string, Agent>();
+
+  function agentFor(connectMs: number, firstByteMs: number): Agent {
+    const key = `${connectMs}/${firstByteMs}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connect: { timeout: connectMs },
+        headersTimeout: firstByteMs,
+        bodyTimeout: 0,
+        connections: options.connections ?? null,
+        keepAliveTimeout: 4_000,
+      });
+      agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  return {
+    async request(target, init) {
+      const dispatcher = agentFor(
+        target.connectTimeoutMs ?? options.connectTimeoutMs,
+        target.firstByteTimeoutMs ?? options.firstByteTimeoutMs,
+      );
+      try {
+        const response = await undiciFetch(target.url, {
+          method: init.method,
+          headers: init.headers,
+          body: init.body ?? null,
+          signal: init.signal,
+          dispatcher,
+          redirect: 'manual',
+        });
+        return response as unknown as Response;
+      } catch (err) {
+        if (init.signal?.aborted) throw init.signal.reason ?? err;
+        const code = causeCode(err);
+        if (code && TIMEOUT_CODES.has(code)) {
+          throw new GatewayError('ERR_UPSTREAM_TIMEOUT', 'Upstream timed out', { cause: err, expose: true });
+        }
+        throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', 'Upstream unreachable', {
+          cause: err,
+          expose: true,
+        });
+      }
+    },
+    async close() {
+      await Promise.all([...agents.values()].map((a) => a.close()));
+      agents.clear();
+    },
+  };
+}
