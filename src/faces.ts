@@ -2,5 +2,6 @@
  * The MCP faces mounted under `/brains/:brain` (after client auth). Pure list.
  */
 import type { Face } from './app.js';
+import { createMcpFace } from './http/mcp.js';
 
-export const faces: Face[] = [];
+export const faces: Face[] = [createMcpFace()];

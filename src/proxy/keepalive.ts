@@ -1,0 +1,140 @@
+/**
+ * Relays an upstream SSE body to the client chunk by chunk, adding a keep-alive comment after a quiet
+ * spell. Pure stream plumbing plus one timer per stream.
+ *
+ * Why: intermediaries (Fly's proxy, nginx, corporate proxies) cut connections that stay idle for ~60 s,
+ * and a standalone GET stream can be quiet for hours. The comment is written only at an event boundary,
+ * never inside an event an upstream paused half-way through (issue 3 §6): SSE comments in the middle of
+ * a `data:` block would still parse, but a comment in the middle of a *line* would corrupt it, and we
+ * cannot tell those apart without tracking line ends — so we track them.
+ *
+ * Each upstream chunk is enqueued as it arrives (no coalescing, no re-framing: bytes pass unchanged).
+ * Cancelling the relay (client gone) cancels the upstream body, which makes undici drop the upstream
+ * connection, so the upstream sees the disconnect.
+ */
+import { KEEPALIVE_COMMENT } from '../mcp/sse.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COMMENT = new TextEncoder().encode(KEEPALIVE_COMMENT);
+
+export type RelayEnd = 'end' | 'error' | 'cancel';
+
+export interface SseRelayOptions {
+  keepAliveMs: number;
+  /** Called once when the relay stops: upstream ended, upstream failed, or the client went away. */
+  onEnd?: (how: RelayEnd, err?: unknown) => void;
+  now?: () => number;
+}
+
+/**
+ * Tracks whether the bytes written so far end at an SSE event boundary (an empty line, WHATWG HTML
+ * §9.2.6: lines end in CRLF, LF or CR). Only the last three bytes matter: a final line terminator of at
+ * most two bytes preceded by another terminator.
+ */
+export class EventBoundary {
+  private readonly tail = new Uint8Array(3);
+  private length = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength >= 3) {
+      this.tail.set(chunk.subarray(chunk.byteLength - 3));
+      this.length = 3;
+      return;
+    }
+    for (const byte of chunk) {
+      if (this.length === 3) this.tail.copyWithin(0, 1);
+      else this.length += 1;
+      this.tail[this.length - 1] = byte;
+    }
+  }
+
+  /** True before anything was written and right after an event (or comment) ended. */
+  get atBoundary(): boolean {
+    let i = this.length;
+    if (i === 0) return true;
+    const last = this.tail[i - 1];
+    if (last === LF) {
+      i -= 1;
+      if (i > 0 && this.tail[i - 1] === CR) i -= 1;
+    } else if (last === CR) {
+      i -= 1;
+    } else {
+      return false;
+    }
+    // Only a terminator written so far (stream began with an empty line): nothing is pending.
+    if (i === 0) return true;
+    const before = this.tail[i - 1];
+    return before === LF || before === CR;
+  }
+}
+
+/**
+ * @example
+ * const body = relaySse(upstream.body, { keepAliveMs: config.keepAliveMs, onEnd: () => registry.delete(entry) });
+ * return new Response(body, { status: upstream.status, headers });
+ */
+export function relaySse(upstream: ReadableStream<Uint8Array>, options: SseRelayOptions): ReadableStream<Uint8Array> {
+  const { keepAliveMs } = options;
+  const now = options.now ?? Date.now;
+  const boundary = new EventBoundary();
+  const reader = upstream.getReader();
+  let lastWrite = now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let ended = false;
+
+  const finish = (how: RelayEnd, err?: unknown) => {
+    if (ended) return;
+    ended = true;
+    if (timer) clearTimeout(timer);
+    options.onEnd?.(how, err);
+  };
+
+  const arm = (controller: ReadableStreamDefaultController<Uint8Array>, delay: number) => {
+    timer = setTimeout(() => tick(controller), delay);
+    // A quiet stream must not keep the process alive on its own (shutdown closes streams explicitly).
+    (timer as { unref?: () => void }).unref?.();
+  };
+
+  const tick = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    if (ended) return;
+    const idle = now() - lastWrite;
+    if (idle < keepAliveMs) return arm(controller, keepAliveMs - idle);
+    // Mid-event (upstream paused inside one) or a client not reading: try again after another interval.
+    if (boundary.atBoundary && (controller.desiredSize ?? 0) > 0) {
+      controller.enqueue(COMMENT);
+      lastWrite = now();
+    }
+    arm(controller, keepAliveMs);
+  };
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      arm(controller, keepAliveMs);
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (ended) return;
+        if (done) {
+          finish('end');
+          controller.close();
+          return;
+        }
+        boundary.push(value);
+        lastWrite = now();
+        controller.enqueue(value);
+      } catch (err) {
+        if (ended) return;
+        // The upstream broke off (or was aborted on revocation/shutdown): end the client's stream cleanly
+        // so it reconnects, rather than resetting the socket.
+        finish('error', err);
+        controller.close();
+      }
+    },
+    cancel(reason) {
+      finish('cancel');
+      return reader.cancel(reason).catch(() => {});
+    },
+  });
+}

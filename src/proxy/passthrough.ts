@@ -1,0 +1,185 @@
+/**
+ * Streamable HTTP pass-through (issue 3): one client request → one upstream request to the brain, the
+ * answer streamed back unchanged. Web-standard Request → Response; does I/O through the upstream client,
+ * the session bindings and the store.
+ *
+ * What it adds on the way: the brain's credentials instead of the client's token, the session binding
+ * check (a session id belongs to the token that created it), bounded body validation, failures as
+ * JSON-RPC errors for the request id (502/504/413/400), SSE keep-alives, and cancellation both ways.
+ * What it never does: buffer a stream, re-serialize a body, or change an upstream status or body.
+ */
+import type { Principal } from '../auth/authenticator.js';
+import { storeUnavailableResponse } from '../auth/middleware.js';
+import { type GatewayErrorCode, isGatewayError } from '../errors.js';
+import type { GatewayDeps } from '../http/context.js';
+import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import type { SessionBindings } from '../sessions/passthrough-binding.js';
+import type { ResolvedBrain } from '../store/brain-cache.js';
+import { type JsonRpcBody, readJsonRpcBody } from './body.js';
+import { clientResponseHeaders, isEventStream, SSE_RESPONSE_HEADERS, upstreamRequestHeaders } from './headers.js';
+import { relaySse } from './keepalive.js';
+import type { LiveStreams } from './live-streams.js';
+
+export interface PassthroughRequest {
+  principal: Principal;
+  brain: ResolvedBrain;
+}
+
+export interface Passthrough {
+  handle(request: Request, target: PassthroughRequest): Promise<Response>;
+}
+
+export interface PassthroughOptions {
+  deps: GatewayDeps;
+  bindings: SessionBindings;
+  streams: LiveStreams;
+}
+
+/** Session ids are visible ASCII (2025-11-25 transports §Session Management); anything else is unknown. */
+const SESSION_ID = /^[\x21-\x7e]{1,512}$/;
+
+/**
+ * Upstreams must not compress: undici would inflate the body again for nothing, and a compressing
+ * upstream may hold SSE events back to fill its window.
+ */
+const EXTRA_UPSTREAM_HEADERS = { 'accept-encoding': 'identity' } as const;
+
+const WIRE_CODES: Partial<Record<GatewayErrorCode, number>> = {
+  ERR_PARSE: JSONRPC.PARSE_ERROR,
+  ERR_INVALID_MESSAGE: JSONRPC.INVALID_REQUEST,
+};
+
+/** The status a client that already hung up is "answered" with; nobody reads it. */
+const CLIENT_GONE = 499;
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+function errorResponse(err: unknown, id: JsonRpcId): Response {
+  if (isGatewayError(err, 'ERR_STORE_UNAVAILABLE')) return storeUnavailableResponse();
+  if (!isGatewayError(err)) throw err;
+  const code = WIRE_CODES[err.code] ?? JSONRPC.SERVER_ERROR;
+  return jsonRpcErrorResponse(err.status, code, err.expose ? err.message : 'Internal error', { id });
+}
+
+function initializeVersion(body: JsonRpcBody | undefined): string | null {
+  if (body?.method !== 'initialize') return null;
+  const version = (body.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+  return typeof version === 'string' ? version : null;
+}
+
+export function createPassthrough(options: PassthroughOptions): Passthrough {
+  const { deps, bindings, streams } = options;
+  const { config, logger } = deps;
+
+  /** Records a session id the upstream issued, before the client can see (and use) it. */
+  async function bindIssued(sessionId: string, target: PassthroughRequest, body: JsonRpcBody | undefined) {
+    await bindings.bind({
+      brain: target.brain.id,
+      org: target.brain.org,
+      sessionId,
+      tokenId: target.principal.tokenId,
+      protocolVersion: initializeVersion(body),
+      initParams: body?.method === 'initialize' ? body.params : null,
+    });
+  }
+
+  function respond(upstream: Response, target: PassthroughRequest, abort: (reason: string) => void): Response {
+    const headers = clientResponseHeaders(upstream.headers);
+    const contentLength = upstream.headers.get('content-length');
+    if (!upstream.body || NULL_BODY_STATUS.has(upstream.status) || contentLength === '0') {
+      upstream.body?.cancel().catch(() => {});
+      return new Response(null, { status: upstream.status, headers });
+    }
+    if (!isEventStream(upstream.headers.get('content-type'))) {
+      return new Response(upstream.body, { status: upstream.status, headers });
+    }
+    for (const [name, value] of Object.entries(SSE_RESPONSE_HEADERS)) {
+      if (name !== 'content-type') headers.set(name, value);
+    }
+    const unregister = streams.add({ tokenId: target.principal.tokenId, brain: target.brain.id, abort });
+    const body = relaySse(upstream.body, {
+      keepAliveMs: config.keepAliveMs,
+      onEnd: (how, err) => {
+        unregister();
+        if (how === 'error') logger.debug({ brain: target.brain.id, err: String(err) }, 'upstream stream ended');
+      },
+    });
+    return new Response(body, { status: upstream.status, headers });
+  }
+
+  return {
+    async handle(request, target) {
+      const { brain, principal } = target;
+      const method = request.method;
+      let body: JsonRpcBody | undefined;
+      try {
+        if (method === 'POST') body = await readJsonRpcBody(request, config.maxBodyBytes);
+      } catch (err) {
+        if (request.signal.aborted) return new Response(null, { status: CLIENT_GONE });
+        return errorResponse(err, null);
+      }
+      const id = body?.id ?? null;
+      if (method === 'GET' && deps.lifecycle.draining) {
+        return jsonRpcErrorResponse(503, JSONRPC.SERVER_ERROR, 'Service unavailable: draining', {
+          headers: { 'retry-after': '1' },
+        });
+      }
+
+      const sessionId = request.headers.get('mcp-session-id') ?? undefined;
+      if (sessionId !== undefined) {
+        // Unknown, malformed, or another token's: one answer for all, and the upstream never sees it.
+        if (!SESSION_ID.test(sessionId)) return sessionNotFoundResponse();
+        try {
+          const binding = await bindings.lookup(brain.id, sessionId);
+          if (binding?.tokenId !== principal.tokenId) return sessionNotFoundResponse();
+        } catch (err) {
+          return errorResponse(err, id);
+        }
+        bindings.noteUse(brain.id, sessionId, request.headers.get('mcp-protocol-version') ?? undefined);
+      }
+
+      // Our own controller, so revocation and shutdown can end the exchange too, not only the client.
+      const controller = new AbortController();
+      const abort = (reason: string) => controller.abort(new Error(reason));
+      const clientSignal = request.signal;
+      const onClientGone = () => controller.abort(clientSignal.reason);
+      if (clientSignal.aborted) return new Response(null, { status: CLIENT_GONE });
+      clientSignal.addEventListener('abort', onClientGone, { once: true });
+
+      let upstream: Response;
+      try {
+        upstream = await deps.upstream.request(
+          {
+            url: brain.upstreamUrl,
+            connectTimeoutMs: brain.connectTimeoutMs,
+            firstByteTimeoutMs: brain.firstByteTimeoutMs,
+          },
+          {
+            method,
+            headers: upstreamRequestHeaders(request.headers, brain.upstreamHeaders, EXTRA_UPSTREAM_HEADERS),
+            body: body?.bytes ?? null,
+            signal: controller.signal,
+          },
+        );
+      } catch (err) {
+        clientSignal.removeEventListener('abort', onClientGone);
+        if (controller.signal.aborted) return new Response(null, { status: CLIENT_GONE });
+        if (isGatewayError(err)) logger.warn({ brain: brain.id, code: err.code }, 'upstream request failed');
+        return errorResponse(err, id);
+      }
+
+      const issued = upstream.headers.get('mcp-session-id');
+      try {
+        if (issued && upstream.ok && issued !== sessionId) await bindIssued(issued, target, body);
+        if (sessionId !== undefined && (upstream.status === 404 || (method === 'DELETE' && upstream.ok))) {
+          // DELETE ended it, or the upstream no longer knows it (a client must re-initialize either way).
+          await bindings.unbind(brain.id, sessionId);
+        }
+      } catch (err) {
+        upstream.body?.cancel().catch(() => {});
+        return errorResponse(err, id);
+      }
+      return respond(upstream, target, abort);
+    },
+  };
+}
