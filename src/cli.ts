@@ -10,8 +10,9 @@ const USAGE = `usage: mcpgate <command>
   serve [--demo]                 run the gateway (--demo: embedded store, demo brain, printed tokens)
   migrate                        apply pending database migrations (DATABASE_URL)
   orgs create <slug> [--name N] | orgs list
-  brains create <org> <id> --url URL [--header 'Name: value']...
-  brains update <id> [--url URL] [--header 'Name: value']... | brains delete <id>
+  brains list <org>
+  brains create <org> <id> --url URL [--header 'Name: value']... [--connect-timeout-ms N] [--first-byte-timeout-ms N]
+  brains update <id> [--url URL] [--header 'Name: value']... [--clear-headers] | brains delete <id>
   tokens create <org> [--name N] [--brain ID]... [--expires-in SECONDS] | tokens revoke <id>
   admin verbs read MCPGATE_URL and MCPGATE_ADMIN_TOKEN; add --json for machine-readable output`;
 
