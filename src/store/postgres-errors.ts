@@ -1,0 +1,89 @@
+/**
+ * Maps postgres.js failures onto GatewayError codes, in one place. Pure.
+ *
+ * Messages are built here from the error's code only: a PostgresError's message or detail can quote row
+ * values (`Key (hash)=(…) already exists`), and connection errors can name the server, so neither is ever
+ * copied into a GatewayError message. The original stays on `cause` for logs written by the operator.
+ */
+import { GatewayError } from '../errors.js';
+
+/** Node socket errors and postgres.js ConnectionError codes that mean "the database is not reachable". */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+]);
+
+/**
+ * SQLSTATEs meaning the server cannot serve us right now (PostgreSQL Appendix A): class 08 connection
+ * exception, class 28 bad credentials, 3D000 no such database, 53300 too many connections, 57P01-57P03
+ * shutdown or starting up.
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|28)|^(3D000|53300|57P01|57P02|57P03)$/;
+
+export const UNIQUE_VIOLATION = '23505';
+export const FOREIGN_KEY_VIOLATION = '23503';
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True when `err` says the database could not be reached or dropped the connection. */
+export function isUnavailable(err: unknown): boolean {
+  const code = codeOf(err);
+  return code !== undefined && (CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code));
+}
+
+export function storeUnavailable(cause: unknown): GatewayError {
+  const code = codeOf(cause);
+  return new GatewayError('ERR_STORE_UNAVAILABLE', `store unavailable${code ? ` (${code})` : ''}`, { cause });
+}
+
+/** Builders for the constraint failures one query expects, keyed by SQLSTATE. */
+export type ExpectedFailures = Partial<
+  Record<typeof UNIQUE_VIOLATION | typeof FOREIGN_KEY_VIOLATION, (cause: unknown) => GatewayError>
+>;
+
+/**
+ * Turns anything a query threw into a GatewayError: the caller's expected constraint failures first, then
+ * ERR_STORE_UNAVAILABLE, then ERR_INTERNAL naming only the operation and the SQLSTATE.
+ */
+export function toStoreError(err: unknown, operation: string, expected: ExpectedFailures = {}): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = codeOf(err);
+  const known = code === UNIQUE_VIOLATION || code === FOREIGN_KEY_VIOLATION ? expected[code] : undefined;
+  if (known) return known(err);
+  if (isUnavailable(err)) return storeUnavailable(err);
+  return new GatewayError('ERR_INTERNAL', `store ${operation} failed${code ? ` (${code})` : ''}`, {
+    cause: err,
+  });
+}
+
+/**
+ * Runs one store operation and rethrows its failure through `toStoreError`.
+ *
+ * @example
+ * const org = await guard('createOrg', () => sql`insert …`, { '23505': (cause) => conflict(cause) });
+ */
+export function guard<T>(
+  operation: string,
+  run: () => PromiseLike<T>,
+  expected?: ExpectedFailures,
+): Promise<T> {
+  return Promise.resolve()
+    .then(run)
+    .catch((err: unknown) => {
+      throw toStoreError(err, operation, expected);
+    });
+}

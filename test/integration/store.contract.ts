@@ -1,0 +1,480 @@
+/**
+ * The Store contract (src/store/types.ts), run against every implementation: store-memory.test.ts and
+ * store-postgres.test.ts. Anything one store does that the other must match belongs here.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { GatewayErrorCode } from '../../src/errors.js';
+import type { NewBrain, NewSession, NewToken, Store } from '../../src/store/types.js';
+
+async function rejection(promise: Promise<unknown>): Promise<{ code: GatewayErrorCode; field?: string }> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected a rejection').toBeDefined();
+  expect((err as Error).name).toBe('GatewayError');
+  return err as { code: GatewayErrorCode; field?: string };
+}
+
+const brainInput = (id: string, org: string, extra: Partial<NewBrain> = {}): NewBrain => ({
+  id,
+  org,
+  upstreamUrl: `http://127.0.0.1:9/${id}/mcp`,
+  upstreamHeadersEnc: null,
+  upstreamHeaderNames: [],
+  ...extra,
+});
+
+const tokenInput = (id: string, org: string, extra: Partial<NewToken> = {}): NewToken => ({
+  id,
+  org,
+  name: null,
+  hash: `hash-of-${id}`,
+  brains: null,
+  expiresAt: null,
+  ...extra,
+});
+
+const sessionInput = (id: string, extra: Partial<NewSession> = {}): NewSession => ({
+  id,
+  brain: 'b1',
+  kind: 'legacy',
+  org: 'acme',
+  tokenId: 'tok1',
+  ownerInstance: 'inst-a',
+  upstreamSessionId: null,
+  protocolVersion: null,
+  initParams: { protocolVersion: '2025-06-18', clientInfo: { name: 'test', version: '1' } },
+  ...extra,
+});
+
+/**
+ * Declares the contract suite. `makeStore` gives an empty store for each test; the suite closes it.
+ */
+export function describeStoreContract(name: string, makeStore: () => Store | Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    /** An org `acme` with brains b1, b2, and an org `globex` with brain g1. */
+    async function seed() {
+      await store.createOrg({ slug: 'acme', name: 'Acme' });
+      await store.createOrg({ slug: 'globex', name: null });
+      await store.createBrain(brainInput('b1', 'acme'));
+      await store.createBrain(brainInput('b2', 'acme'));
+      await store.createBrain(brainInput('g1', 'globex'));
+    }
+
+    describe('orgs', () => {
+      it('creates, reads and lists orgs by slug', async () => {
+        const created = await store.createOrg({ slug: 'beta', name: 'Beta Inc' });
+        expect(created).toEqual({ slug: 'beta', name: 'Beta Inc', createdAt: expect.any(Date) });
+        await store.createOrg({ slug: 'alpha', name: null });
+        await store.createOrg({ slug: 'gamma-2', name: null });
+        expect(await store.getOrg('beta')).toEqual(created);
+        expect(await store.getOrg('alpha')).toEqual({
+          slug: 'alpha',
+          name: null,
+          createdAt: expect.any(Date),
+        });
+        expect(await store.getOrg('nope')).toBeUndefined();
+        expect((await store.listOrgs()).map((o) => o.slug)).toEqual(['alpha', 'beta', 'gamma-2']);
+      });
+
+      it('refuses a duplicate slug with ERR_CONFLICT on field slug', async () => {
+        await store.createOrg({ slug: 'acme', name: null });
+        const err = await rejection(store.createOrg({ slug: 'acme', name: 'again' }));
+        expect(err).toMatchObject({ code: 'ERR_CONFLICT', field: 'slug' });
+        expect(await store.listOrgs()).toHaveLength(1);
+      });
+
+      it('lists nothing when empty', async () => {
+        expect(await store.listOrgs()).toEqual([]);
+      });
+    });
+
+    describe('brains', () => {
+      it('creates a brain with defaults and reads it back', async () => {
+        await store.createOrg({ slug: 'acme', name: null });
+        const brain = await store.createBrain(brainInput('b1', 'acme'));
+        expect(brain).toEqual({
+          id: 'b1',
+          org: 'acme',
+          upstreamUrl: 'http://127.0.0.1:9/b1/mcp',
+          upstreamHeadersEnc: null,
+          upstreamHeaderNames: [],
+          connectTimeoutMs: null,
+          firstByteTimeoutMs: null,
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect(brain.updatedAt.getTime()).toBe(brain.createdAt.getTime());
+        expect(await store.getBrain('b1')).toEqual(brain);
+        expect(await store.getBrain('nope')).toBeUndefined();
+      });
+
+      it('keeps every field given', async () => {
+        await store.createOrg({ slug: 'acme', name: null });
+        const input = brainInput('full', 'acme', {
+          upstreamHeadersEnc: 'eyJhbGciOi.jwe.compact',
+          upstreamHeaderNames: ['Authorization', 'X-Api-Key'],
+          connectTimeoutMs: 1500,
+          firstByteTimeoutMs: 60_000,
+        });
+        const brain = await store.createBrain(input);
+        expect(brain).toMatchObject({ ...input });
+        expect(await store.getBrain('full')).toEqual(brain);
+      });
+
+      it('refuses a brain of a missing org with ERR_NOT_FOUND', async () => {
+        const err = await rejection(store.createBrain(brainInput('b1', 'ghost')));
+        expect(err.code).toBe('ERR_NOT_FOUND');
+        expect(await store.getBrain('b1')).toBeUndefined();
+      });
+
+      it('checks the org before the id: a taken id under a missing org is ERR_NOT_FOUND', async () => {
+        await seed();
+        expect((await rejection(store.createBrain(brainInput('b1', 'ghost')))).code).toBe('ERR_NOT_FOUND');
+      });
+
+      it('refuses a duplicate id, across orgs too, with ERR_CONFLICT on field id', async () => {
+        await seed();
+        const same = await rejection(store.createBrain(brainInput('b1', 'acme')));
+        expect(same).toMatchObject({ code: 'ERR_CONFLICT', field: 'id' });
+        const other = await rejection(store.createBrain(brainInput('b1', 'globex')));
+        expect(other).toMatchObject({ code: 'ERR_CONFLICT', field: 'id' });
+        expect((await store.getBrain('b1'))?.org).toBe('acme');
+      });
+
+      it('lists brains by id, all or of one org', async () => {
+        await seed();
+        await store.createBrain(brainInput('a0', 'globex'));
+        expect((await store.listBrains()).map((b) => b.id)).toEqual(['a0', 'b1', 'b2', 'g1']);
+        expect((await store.listBrains('acme')).map((b) => b.id)).toEqual(['b1', 'b2']);
+        expect((await store.listBrains('globex')).map((b) => b.id)).toEqual(['a0', 'g1']);
+        expect(await store.listBrains('nope')).toEqual([]);
+      });
+
+      it('updates only the fields given; null clears, undefined leaves alone', async () => {
+        await store.createOrg({ slug: 'acme', name: null });
+        const before = await store.createBrain(
+          brainInput('b1', 'acme', {
+            upstreamHeadersEnc: 'enc-1',
+            upstreamHeaderNames: ['X-Key'],
+            connectTimeoutMs: 1000,
+            firstByteTimeoutMs: 2000,
+          }),
+        );
+        const after = await store.updateBrain('b1', {
+          upstreamUrl: 'http://127.0.0.1:9/new',
+          upstreamHeadersEnc: undefined,
+          connectTimeoutMs: null,
+        });
+        expect(after).toEqual({
+          ...before,
+          upstreamUrl: 'http://127.0.0.1:9/new',
+          connectTimeoutMs: null,
+          updatedAt: expect.any(Date),
+        });
+        expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before.updatedAt.getTime());
+        expect(after!.createdAt).toEqual(before.createdAt);
+        expect(await store.getBrain('b1')).toEqual(after);
+
+        const cleared = await store.updateBrain('b1', {
+          upstreamHeadersEnc: null,
+          upstreamHeaderNames: [],
+          firstByteTimeoutMs: null,
+        });
+        expect(cleared).toMatchObject({
+          upstreamUrl: 'http://127.0.0.1:9/new',
+          upstreamHeadersEnc: null,
+          upstreamHeaderNames: [],
+          connectTimeoutMs: null,
+          firstByteTimeoutMs: null,
+        });
+        const set = await store.updateBrain('b1', {
+          upstreamHeadersEnc: 'enc-2',
+          upstreamHeaderNames: ['A', 'B'],
+          connectTimeoutMs: 5,
+          firstByteTimeoutMs: 6,
+        });
+        expect(set).toMatchObject({
+          upstreamHeadersEnc: 'enc-2',
+          upstreamHeaderNames: ['A', 'B'],
+          connectTimeoutMs: 5,
+          firstByteTimeoutMs: 6,
+        });
+      });
+
+      it('an empty patch still answers the brain; a missing brain answers undefined', async () => {
+        await seed();
+        const brain = await store.getBrain('b1');
+        expect(await store.updateBrain('b1', {})).toEqual({ ...brain, updatedAt: expect.any(Date) });
+        expect(await store.updateBrain('nope', { upstreamUrl: 'http://127.0.0.1:9/x' })).toBeUndefined();
+        expect(await store.getBrain('nope')).toBeUndefined();
+      });
+
+      it('hands out copies: mutating a returned brain changes nothing stored', async () => {
+        await seed();
+        const brain = await store.getBrain('b1');
+        brain!.upstreamHeaderNames.push('Injected');
+        brain!.upstreamUrl = 'http://evil';
+        expect(await store.getBrain('b1')).toMatchObject({
+          upstreamHeaderNames: [],
+          upstreamUrl: 'http://127.0.0.1:9/b1/mcp',
+        });
+      });
+
+      it('deletes a brain with its sessions, and only those', async () => {
+        await seed();
+        await store.putSession(sessionInput('s1', { brain: 'b1' }));
+        await store.putSession(sessionInput('s2', { brain: 'b1' }));
+        await store.putSession(sessionInput('s1', { brain: 'b2' }));
+        expect(await store.deleteBrain('b1')).toBe(true);
+        expect(await store.getBrain('b1')).toBeUndefined();
+        expect(await store.getSession('b1', 's1')).toBeUndefined();
+        expect(await store.getSession('b1', 's2')).toBeUndefined();
+        expect(await store.getSession('b2', 's1')).toBeDefined();
+        expect((await store.listBrains()).map((b) => b.id)).toEqual(['b2', 'g1']);
+        expect(await store.deleteBrain('b1')).toBe(false);
+        expect(await store.deleteBrain('nope')).toBe(false);
+        // The id is free again.
+        expect((await store.createBrain(brainInput('b1', 'globex'))).org).toBe('globex');
+      });
+    });
+
+    describe('tokens', () => {
+      it('creates a token and finds it by id and by hash', async () => {
+        await seed();
+        const expiresAt = new Date('2031-02-03T04:05:06.789Z');
+        const input = tokenInput('tok1', 'acme', { name: 'ci', brains: ['b1', 'b2'], expiresAt });
+        const token = await store.createToken(input);
+        expect(token).toEqual({ ...input, revokedAt: null, createdAt: expect.any(Date) });
+        expect(token.expiresAt?.toISOString()).toBe('2031-02-03T04:05:06.789Z');
+        expect(await store.getToken('tok1')).toEqual(token);
+        expect(await store.findTokenByHash('hash-of-tok1')).toEqual(token);
+        expect(await store.getToken('nope')).toBeUndefined();
+        expect(await store.findTokenByHash('hash-of-nope')).toBeUndefined();
+      });
+
+      it('keeps null brains (every brain of the org) apart from an empty list', async () => {
+        await seed();
+        expect((await store.createToken(tokenInput('all', 'acme'))).brains).toBeNull();
+        expect((await store.createToken(tokenInput('none', 'acme', { brains: [] }))).brains).toEqual([]);
+        expect((await store.getToken('all'))?.brains).toBeNull();
+        expect((await store.getToken('none'))?.brains).toEqual([]);
+      });
+
+      it('refuses a token of a missing org with ERR_NOT_FOUND', async () => {
+        const err = await rejection(store.createToken(tokenInput('tok1', 'ghost')));
+        expect(err.code).toBe('ERR_NOT_FOUND');
+        expect(await store.getToken('tok1')).toBeUndefined();
+      });
+
+      it('refuses a duplicate id or hash with ERR_CONFLICT', async () => {
+        await seed();
+        await store.createToken(tokenInput('tok1', 'acme'));
+        const sameId = await rejection(store.createToken(tokenInput('tok1', 'acme', { hash: 'other' })));
+        expect(sameId.code).toBe('ERR_CONFLICT');
+        const sameHash = await rejection(
+          store.createToken(tokenInput('tok2', 'acme', { hash: 'hash-of-tok1' })),
+        );
+        expect(sameHash.code).toBe('ERR_CONFLICT');
+        expect(await store.getToken('tok2')).toBeUndefined();
+        expect((await store.findTokenByHash('hash-of-tok1'))?.id).toBe('tok1');
+      });
+
+      it('revokes once, at the time given, and removes that token’s sessions only', async () => {
+        await seed();
+        await store.createToken(tokenInput('tok1', 'acme'));
+        await store.createToken(tokenInput('tok2', 'acme'));
+        await store.putSession(sessionInput('s1', { tokenId: 'tok1' }));
+        await store.putSession(sessionInput('s2', { tokenId: 'tok1', brain: 'b2' }));
+        await store.putSession(sessionInput('s3', { tokenId: 'tok2' }));
+        const at = new Date('2030-01-01T00:00:00.123Z');
+
+        expect(await store.revokeToken('tok1', at)).toBe(true);
+        expect((await store.getToken('tok1'))?.revokedAt).toEqual(at);
+        expect((await store.findTokenByHash('hash-of-tok1'))?.revokedAt).toEqual(at);
+        expect(await store.getSession('b1', 's1')).toBeUndefined();
+        expect(await store.getSession('b2', 's2')).toBeUndefined();
+        expect((await store.listSessions()).map((s) => s.id)).toEqual(['s3']);
+
+        expect(await store.revokeToken('tok1', new Date('2031-01-01T00:00:00Z'))).toBe(false);
+        expect((await store.getToken('tok1'))?.revokedAt).toEqual(at);
+        expect(await store.revokeToken('nope')).toBe(false);
+        expect((await store.getToken('tok2'))?.revokedAt).toBeNull();
+      });
+
+      it('revokes now when no time is given', async () => {
+        await seed();
+        const token = await store.createToken(tokenInput('tok1', 'acme'));
+        expect(await store.revokeToken('tok1')).toBe(true);
+        const revokedAt = (await store.getToken('tok1'))?.revokedAt;
+        expect(revokedAt).toBeInstanceOf(Date);
+        expect(revokedAt!.getTime()).toBeGreaterThanOrEqual(token.createdAt.getTime());
+      });
+    });
+
+    describe('sessions', () => {
+      it('puts a session and reads it back by (brain, id)', async () => {
+        await seed();
+        const input = sessionInput('s1', { upstreamSessionId: 'up-1', protocolVersion: '2025-06-18' });
+        const session = await store.putSession(input);
+        expect(session).toEqual({ ...input, createdAt: expect.any(Date), lastSeenAt: expect.any(Date) });
+        expect(session.lastSeenAt.getTime()).toBe(session.createdAt.getTime());
+        expect(await store.getSession('b1', 's1')).toEqual(session);
+        // The same id on another brain is another session.
+        expect(await store.getSession('b2', 's1')).toBeUndefined();
+        expect(await store.getSession('b1', 'nope')).toBeUndefined();
+      });
+
+      it('round-trips init params of any JSON shape, and tells null from unset', async () => {
+        await seed();
+        const shapes: Record<string, unknown> = {
+          object: { capabilities: { roots: { listChanged: true } }, nested: [1, 'two', null, { x: false }] },
+          string: 'text',
+          number: 42,
+          array: [],
+          null: null,
+          unset: undefined,
+        };
+        for (const [id, initParams] of Object.entries(shapes)) {
+          await store.putSession(sessionInput(id, { initParams }));
+        }
+        for (const [id, initParams] of Object.entries(shapes)) {
+          expect((await store.getSession('b1', id))?.initParams, id).toStrictEqual(initParams);
+        }
+      });
+
+      it('replaces a session put again under the same (brain, id)', async () => {
+        await seed();
+        await store.putSession(sessionInput('s1'));
+        const replaced = await store.putSession(
+          sessionInput('s1', { kind: 'passthrough', ownerInstance: 'inst-b', upstreamSessionId: 'up-2' }),
+        );
+        expect(await store.getSession('b1', 's1')).toEqual(replaced);
+        expect(replaced).toMatchObject({
+          kind: 'passthrough',
+          ownerInstance: 'inst-b',
+          upstreamSessionId: 'up-2',
+        });
+        expect(await store.listSessions()).toHaveLength(1);
+      });
+
+      it('updates the fields given and marks the session seen', async () => {
+        await seed();
+        const before = await store.putSession(sessionInput('s1', { upstreamSessionId: 'up-1' }));
+        await store.updateSession('b1', 's1', {
+          protocolVersion: '2025-11-25',
+          upstreamSessionId: undefined,
+          initParams: { replayed: true },
+        });
+        const after = await store.getSession('b1', 's1');
+        expect(after).toEqual({
+          ...before,
+          protocolVersion: '2025-11-25',
+          initParams: { replayed: true },
+          lastSeenAt: expect.any(Date),
+        });
+        expect(after!.lastSeenAt.getTime()).toBeGreaterThanOrEqual(before.lastSeenAt.getTime());
+
+        await store.updateSession('b1', 's1', { upstreamSessionId: null, initParams: null });
+        expect(await store.getSession('b1', 's1')).toMatchObject({
+          upstreamSessionId: null,
+          protocolVersion: '2025-11-25',
+          initParams: null,
+        });
+        // A session that is not there is not an error.
+        await store.updateSession('b1', 'nope', { protocolVersion: 'x' });
+        expect(await store.getSession('b1', 'nope')).toBeUndefined();
+      });
+
+      it('touches a session at the time given', async () => {
+        await seed();
+        const before = await store.putSession(sessionInput('s1'));
+        const at = new Date(before.createdAt.getTime() + 60_000);
+        await store.touchSession('b1', 's1', at);
+        expect(await store.getSession('b1', 's1')).toEqual({ ...before, lastSeenAt: at });
+        await store.touchSession('b1', 's1');
+        const now = (await store.getSession('b1', 's1'))!.lastSeenAt;
+        expect(now.getTime()).toBeGreaterThanOrEqual(before.createdAt.getTime());
+        await store.touchSession('b1', 'nope', at);
+        expect(await store.getSession('b1', 'nope')).toBeUndefined();
+      });
+
+      it('deletes one session', async () => {
+        await seed();
+        await store.putSession(sessionInput('s1'));
+        await store.putSession(sessionInput('s1', { brain: 'b2' }));
+        expect(await store.deleteSession('b1', 's1')).toBe(true);
+        expect(await store.deleteSession('b1', 's1')).toBe(false);
+        expect(await store.getSession('b1', 's1')).toBeUndefined();
+        expect(await store.getSession('b2', 's1')).toBeDefined();
+      });
+
+      it('lists sessions oldest first, filtered by org, brain, kind and owner', async () => {
+        await seed();
+        await store.putSession(sessionInput('s1', { brain: 'b1', kind: 'legacy', ownerInstance: 'inst-a' }));
+        await store.putSession(
+          sessionInput('s2', { brain: 'b2', kind: 'passthrough', ownerInstance: 'inst-a' }),
+        );
+        await store.putSession(
+          sessionInput('s3', { brain: 'g1', org: 'globex', kind: 'legacy', ownerInstance: 'inst-b' }),
+        );
+        await store.putSession(
+          sessionInput('s4', { brain: 'b1', kind: 'passthrough', ownerInstance: 'inst-b' }),
+        );
+        const ids = async (filter?: Parameters<Store['listSessions']>[0]) =>
+          (await store.listSessions(filter)).map((s) => `${s.brain}/${s.id}`);
+
+        expect(await ids()).toEqual(['b1/s1', 'b2/s2', 'g1/s3', 'b1/s4']);
+        expect(await ids({})).toEqual(['b1/s1', 'b2/s2', 'g1/s3', 'b1/s4']);
+        expect(await ids({ org: 'acme' })).toEqual(['b1/s1', 'b2/s2', 'b1/s4']);
+        expect(await ids({ org: 'globex' })).toEqual(['g1/s3']);
+        expect(await ids({ brain: 'b1' })).toEqual(['b1/s1', 'b1/s4']);
+        expect(await ids({ kind: 'passthrough' })).toEqual(['b2/s2', 'b1/s4']);
+        expect(await ids({ ownerInstance: 'inst-b' })).toEqual(['g1/s3', 'b1/s4']);
+        expect(await ids({ org: 'acme', kind: 'legacy' })).toEqual(['b1/s1']);
+        expect(await ids({ brain: 'b1', kind: 'passthrough', ownerInstance: 'inst-b' })).toEqual(['b1/s4']);
+        expect(await ids({ org: 'globex', brain: 'b1' })).toEqual([]);
+        expect(await ids({ ownerInstance: 'nope' })).toEqual([]);
+      });
+    });
+
+    describe('last initialize params', () => {
+      it('remembers the last params per (token, brain)', async () => {
+        expect(await store.getLastInitParams('tok1', 'b1')).toBeUndefined();
+        await store.setLastInitParams('tok1', 'b1', { clientInfo: { name: 'a' } });
+        await store.setLastInitParams('tok1', 'b2', { clientInfo: { name: 'b' } });
+        await store.setLastInitParams('tok2', 'b1', null);
+        expect(await store.getLastInitParams('tok1', 'b1')).toEqual({ clientInfo: { name: 'a' } });
+        expect(await store.getLastInitParams('tok1', 'b2')).toEqual({ clientInfo: { name: 'b' } });
+        expect(await store.getLastInitParams('tok2', 'b1')).toBeNull();
+        expect(await store.getLastInitParams('tok2', 'b2')).toBeUndefined();
+
+        await store.setLastInitParams('tok1', 'b1', { clientInfo: { name: 'again' } });
+        expect(await store.getLastInitParams('tok1', 'b1')).toEqual({ clientInfo: { name: 'again' } });
+      });
+
+      it('hands out copies', async () => {
+        const params = { capabilities: {} as Record<string, unknown> };
+        await store.setLastInitParams('tok1', 'b1', params);
+        params.capabilities.sampling = {};
+        const read = (await store.getLastInitParams('tok1', 'b1')) as typeof params;
+        expect(read).toEqual({ capabilities: {} });
+        read.capabilities.roots = {};
+        expect(await store.getLastInitParams('tok1', 'b1')).toEqual({ capabilities: {} });
+      });
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
