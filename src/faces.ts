@@ -3,5 +3,6 @@
  */
 import type { Face } from './app.js';
 import { createMcpFace } from './http/mcp.js';
+import { createLegacyFace } from './http/sse.js';
 
-export const faces: Face[] = [createMcpFace()];
+export const faces: Face[] = [createMcpFace(), createLegacyFace()];

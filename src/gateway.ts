@@ -14,6 +14,7 @@ import { createLocalBus, type EventBus } from './events.js';
 import type { GatewayDeps } from './http/context.js';
 import type { Logger } from './log.js';
 import { createUpstreamClient } from './proxy/upstream.js';
+import { createSessionRegistry } from './sessions/registry.js';
 import { createBrainCache } from './store/brain-cache.js';
 import { createMemoryStore } from './store/memory.js';
 import { createPostgresStore } from './store/postgres.js';
@@ -66,6 +67,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
     }),
+    sessions: createSessionRegistry({ bus, keepAliveMs: config.keepAliveMs }),
     lifecycle: {
       draining: false,
       onShutdown: (hook) => {
@@ -98,6 +100,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
+      deps.sessions.dispose();
       await deps.upstream.close();
       await bus.close();
       await store.close();

@@ -85,3 +85,10 @@ export const sessionsQuerySchema = z.object({
   org: slugSchema.optional(),
   brain: slugSchema.optional(),
 });
+
+/** MCP logging levels (RFC 5424 severities, MCP 2025-11-25 server/utilities/logging). */
+export const notifySchema = z.strictObject({
+  level: z.enum(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']),
+  logger: z.string().min(1).max(200).optional(),
+  data: z.json(),
+});

@@ -14,6 +14,7 @@ import {
   createBrainSchema,
   createOrgSchema,
   createTokenSchema,
+  notifySchema,
   patchBrainSchema,
   sessionsQuerySchema,
   slugSchema,
@@ -190,6 +191,16 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
     await bus.publish({ type: 'brain.deleted', brainId: id });
     deps.logger.info({ brain: id }, 'brain deleted');
     return c.body(null, 204);
+  });
+
+  // Pushes `notifications/message` onto every live session of the brain held by this instance.
+  app.post('/brains/:brain/notify', async (c) => {
+    const id = param(c, 'brain');
+    const body = await readBody(c, notifySchema);
+    if (!(await store.getBrain(id))) throw new GatewayError('ERR_NOT_FOUND', 'brain not found');
+    const delivered = deps.sessions.notifyBrain(id, body);
+    deps.logger.info({ brain: id, level: body.level, delivered }, 'brain notified');
+    return c.json({ delivered });
   });
 
   app.post('/orgs/:org/tokens', async (c) => {

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
 import type { UpstreamClient } from '../proxy/upstream.js';
+import type { SessionRegistry } from '../sessions/registry.js';
 import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
 import type { Store } from '../store/types.js';
 
@@ -28,6 +29,8 @@ export interface GatewayDeps {
   lifecycle: Lifecycle;
   /** Shared HTTP client for every upstream call. */
   upstream: UpstreamClient;
+  /** Live client sessions held by this instance (push, revoke, keep-alive). */
+  sessions: SessionRegistry;
   /** This process's instance id (registered in the store with Postgres). */
   instanceId: string;
   /** Effects: injectable for tests. */

@@ -1,0 +1,91 @@
+/**
+ * Reads a legacy client's `POST /messages` body once, bounded, and splits it into JSON-RPC messages.
+ * Reads the request; otherwise pure.
+ *
+ * 2024-11-05 allows JSON-RPC batches; Streamable HTTP upstreams since 2025-06-18 do not (protocol.md
+ * §2.1), so a batch becomes one upstream POST per message and each reply reaches the client on its own.
+ * A single message keeps the client's bytes for the upstream POST: parsed once to route it, never
+ * re-serialized.
+ */
+import { GatewayError } from '../errors.js';
+import type { JsonRpcId } from '../mcp/jsonrpc.js';
+
+export type ClientMessageKind = 'request' | 'notification' | 'response';
+
+export interface ClientMessage {
+  kind: ClientMessageKind;
+  /** Request id, or the id a response answers; null for notifications. */
+  id: JsonRpcId;
+  method: string | undefined;
+  params: unknown;
+  /** What to POST upstream. */
+  body: Uint8Array | string;
+}
+
+type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+
+const tooLarge = (maxBytes: number) =>
+  new GatewayError('ERR_PAYLOAD_TOO_LARGE', `Payload Too Large: body must not exceed ${maxBytes} bytes`);
+
+const invalid = () => new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
+
+async function readBounded(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared)) {
+    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
+    // The HTTP parser stops at the declared length, so the fast whole-body read is bounded too.
+    return new Uint8Array(await request.arrayBuffer());
+  }
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+const isId = (v: unknown): v is string | number =>
+  typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+
+function classify(value: unknown, body: Uint8Array | string): ClientMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid();
+  const m = value as Raw;
+  if (m.jsonrpc !== '2.0') throw invalid();
+  if (typeof m.method === 'string') {
+    if (isId(m.id)) return { kind: 'request', id: m.id, method: m.method, params: m.params, body };
+    if (m.id === undefined)
+      return { kind: 'notification', id: null, method: m.method, params: m.params, body };
+    throw invalid();
+  }
+  if ((isId(m.id) || m.id === null) && ('result' in m || 'error' in m)) {
+    return { kind: 'response', id: m.id, method: undefined, params: undefined, body };
+  }
+  throw invalid();
+}
+
+/**
+ * @example
+ * const messages = await readClientMessages(c.req.raw, config.maxBodyBytes);
+ * // ERR_PAYLOAD_TOO_LARGE (413), ERR_PARSE (400) or ERR_INVALID_MESSAGE (400) otherwise
+ */
+export async function readClientMessages(request: Request, maxBytes: number): Promise<ClientMessage[]> {
+  const bytes = await readBounded(request, maxBytes);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    throw new GatewayError('ERR_PARSE', 'Parse error: Invalid JSON');
+  }
+  if (!Array.isArray(parsed)) return [classify(parsed, bytes)];
+  if (parsed.length === 0) throw invalid();
+  return parsed.map((item) => classify(item, JSON.stringify(item)));
+}
