@@ -6,10 +6,12 @@
  */
 import { Hono } from 'hono';
 import { createClientAuth } from './auth/middleware.js';
+import { createCorsMiddleware, createHostGuard, createOriginGuard } from './auth/origin.js';
 import { GatewayError } from './errors.js';
 import { adminErrorBody, createAdminRoutes, describeCause } from './http/admin.js';
 import type { AppEnv, GatewayDeps } from './http/context.js';
 import { createHealthRoutes } from './http/health.js';
+import { createWellKnownRoutes } from './http/well-known.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
 
 /** A client-facing face mounted under `/brains/:brain` after auth (pass-through, legacy bridge). */
@@ -18,7 +20,21 @@ export type Face = (app: Hono<AppEnv>, deps: GatewayDeps) => void;
 export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // Browser boundary first (src/auth/origin.ts): Host allowlist everywhere but health checks, Origin on
+  // the MCP faces and the admin API, CORS (off by default) before auth so preflights need no token.
+  const hostGuard = createHostGuard(deps.config);
+  if (hostGuard) app.use('*', hostGuard);
+  const originGuard = createOriginGuard(deps.config);
+  app.use('/brains/*', originGuard);
+  app.use('/admin/*', originGuard);
+  const cors = createCorsMiddleware(deps.config);
+  if (cors) {
+    app.use('/brains/*', cors);
+    app.use('/.well-known/*', cors);
+  }
+
   app.route('/', createHealthRoutes(deps));
+  app.route('/.well-known', createWellKnownRoutes(deps.config));
   app.route('/admin/v1', createAdminRoutes(deps));
 
   const brains = new Hono<AppEnv>();

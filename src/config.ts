@@ -29,6 +29,60 @@ const secretSchema = z
     return b.length >= 32 && /^[A-Za-z0-9+/=_-]+$/.test(s);
   }, 'expected at least 32 random bytes, base64-encoded (try: openssl rand -base64 32)');
 
+const flag = (fallback: 'true' | 'false') =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback)
+    .transform((v) => v === 'true');
+
+/** A comma-separated list; blank → empty. */
+const listOf = <T extends z.ZodType<string, string>>(item: T) =>
+  z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item));
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** A browser origin (`https://app.example.com`), normalised as browsers send it; `*` and `null` literally. */
+const originEntry = z.string().transform((o, ctx) => {
+  if (o === '*' || o === 'null') return o;
+  try {
+    const url = new URL(o);
+    if (/^https?:$/.test(url.protocol) && url.origin === o.replace(/\/$/, '').toLowerCase())
+      return url.origin;
+  } catch {}
+  ctx.addIssue({ code: 'custom', message: `expected origins like https://app.example.com, got ${o}` });
+  return z.NEVER;
+});
+
+/** `host` or `host:port` (IPv6 in brackets), as in a Host header. */
+const hostEntry = z
+  .string()
+  .toLowerCase()
+  .regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'expected host names like mcp.example.com[:port]');
+
+/** JWS algorithms a resource server may accept from a JWKS: asymmetric only, never `none` or HS*. */
+const ASYMMETRIC_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
 const envSchema = z.object({
   PORT: intFrom(0, 65535).default(8080),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -53,10 +107,60 @@ const envSchema = z.object({
   MCPGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: intFrom(1, 3_600_000).default(60_000),
   MCPGATE_KEEPALIVE_MS: intFrom(100, 600_000).default(15_000),
   MCPGATE_DRAIN_TIMEOUT_MS: intFrom(0, 600_000).default(20_000),
+  /** The gateway's public origin (https://mcp.example.com): OAuth resource identifiers and PRM URLs. */
+  MCPGATE_PUBLIC_URL: optionalString.pipe(
+    httpUrl
+      .refine((u) => {
+        const url = new URL(u);
+        return url.pathname === '/' && !url.search && !url.hash;
+      }, 'expected an origin without a path, e.g. https://mcp.example.com')
+      .optional(),
+  ),
+  MCPGATE_OAUTH_ISSUER: optionalString.pipe(httpUrl.optional()),
+  MCPGATE_OAUTH_JWKS_URL: optionalString.pipe(httpUrl.optional()),
+  /** Extra accepted `aud` values besides the canonical resource URLs (docs/decisions/0004). */
+  MCPGATE_OAUTH_AUDIENCE: listOf(z.string()),
+  MCPGATE_OAUTH_ORG_CLAIM: z.string().trim().min(1).default('org'),
+  MCPGATE_OAUTH_SCOPE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[!#-[\]-~]+$/, 'expected a scope prefix without spaces or quotes, e.g. mcp:')
+    .default('mcp:'),
+  MCPGATE_OAUTH_REQUIRE_BRAIN_SCOPE: flag('true'),
+  MCPGATE_OAUTH_ALGORITHMS: listOf(
+    z.enum(ASYMMETRIC_ALGS, {
+      error: 'only asymmetric JWS algorithms (RS*, PS*, ES*, EdDSA); never none or HS*',
+    }),
+  ),
+  MCPGATE_OAUTH_CLOCK_TOLERANCE_S: intFrom(0, 300).default(30),
+  MCPGATE_OAUTH_JWKS_COOLDOWN_MS: intFrom(0, 3_600_000).default(30_000),
+  MCPGATE_OAUTH_JWKS_CACHE_MS: intFrom(1_000, 86_400_000).default(600_000),
+  MCPGATE_OAUTH_JWKS_TIMEOUT_MS: intFrom(100, 60_000).default(5_000),
+  MCPGATE_ALLOWED_ORIGINS: listOf(originEntry),
+  MCPGATE_ALLOWED_HOSTS: listOf(hostEntry),
+  MCPGATE_CORS_ORIGINS: listOf(originEntry),
+  MCPGATE_BLOCK_PRIVATE_UPSTREAMS: flag('false'),
+  MCPGATE_ALLOW_QUERY_TOKEN: flag('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   FLY_MACHINE_ID: optionalString,
   FLY_APP_NAME: optionalString,
 });
+
+/** OAuth 2.1 resource-server settings (issue 7 item 1); present only when MCPGATE_OAUTH_ISSUER is set. */
+export interface OAuthConfig {
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  /** Extra accepted audiences; the canonical resource URLs are always accepted. */
+  readonly audiences: readonly string[];
+  readonly orgClaim: string;
+  readonly scopePrefix: string;
+  readonly requireBrainScope: boolean;
+  readonly algorithms: readonly string[];
+  readonly clockToleranceSec: number;
+  readonly jwksCooldownMs: number;
+  readonly jwksCacheMaxAgeMs: number;
+  readonly jwksTimeoutMs: number;
+}
 
 export interface Config {
   readonly port: number;
@@ -76,6 +180,18 @@ export interface Config {
   readonly drainTimeoutMs: number;
   readonly logLevel: string;
   readonly flyMachineId: string | undefined;
+  /** Public origin, no trailing slash; required with OAuth. */
+  readonly publicUrl: string | undefined;
+  readonly oauth: OAuthConfig | undefined;
+  /** Origins allowed to call the MCP faces and admin API (besides publicUrl's); `*` allows any. */
+  readonly allowedOrigins: readonly string[];
+  /** Host header allowlist; empty → any host. */
+  readonly allowedHosts: readonly string[];
+  /** CORS origins; empty → CORS off. */
+  readonly corsOrigins: readonly string[];
+  readonly blockPrivateUpstreams: boolean;
+  /** `?access_token=` on `GET /brains/:brain/sse` only. */
+  readonly allowQueryToken: boolean;
 }
 
 /**
@@ -99,6 +215,41 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       'invalid environment variable MCPGATE_SECRET: required when DATABASE_URL is set (try: openssl rand -base64 32)',
     );
   }
+  if (
+    (e.MCPGATE_OAUTH_ISSUER || e.MCPGATE_OAUTH_JWKS_URL) &&
+    !(e.MCPGATE_OAUTH_ISSUER && e.MCPGATE_OAUTH_JWKS_URL)
+  ) {
+    const missing = e.MCPGATE_OAUTH_ISSUER ? 'MCPGATE_OAUTH_JWKS_URL' : 'MCPGATE_OAUTH_ISSUER';
+    throw new GatewayError(
+      'ERR_CONFIG',
+      `invalid environment variable ${missing}: MCPGATE_OAUTH_ISSUER and MCPGATE_OAUTH_JWKS_URL go together`,
+    );
+  }
+  if (e.MCPGATE_OAUTH_ISSUER && !e.MCPGATE_PUBLIC_URL) {
+    throw new GatewayError(
+      'ERR_CONFIG',
+      'invalid environment variable MCPGATE_PUBLIC_URL: required with MCPGATE_OAUTH_ISSUER (token audiences are built from it)',
+    );
+  }
+  const publicUrl = e.MCPGATE_PUBLIC_URL ? new URL(e.MCPGATE_PUBLIC_URL).origin : undefined;
+  const oauth: OAuthConfig | undefined =
+    e.MCPGATE_OAUTH_ISSUER && e.MCPGATE_OAUTH_JWKS_URL
+      ? Object.freeze({
+          issuer: e.MCPGATE_OAUTH_ISSUER,
+          jwksUrl: e.MCPGATE_OAUTH_JWKS_URL,
+          audiences: Object.freeze(e.MCPGATE_OAUTH_AUDIENCE),
+          orgClaim: e.MCPGATE_OAUTH_ORG_CLAIM,
+          scopePrefix: e.MCPGATE_OAUTH_SCOPE_PREFIX,
+          requireBrainScope: e.MCPGATE_OAUTH_REQUIRE_BRAIN_SCOPE,
+          algorithms: Object.freeze(
+            e.MCPGATE_OAUTH_ALGORITHMS.length > 0 ? e.MCPGATE_OAUTH_ALGORITHMS : [...ASYMMETRIC_ALGS],
+          ),
+          clockToleranceSec: e.MCPGATE_OAUTH_CLOCK_TOLERANCE_S,
+          jwksCooldownMs: e.MCPGATE_OAUTH_JWKS_COOLDOWN_MS,
+          jwksCacheMaxAgeMs: e.MCPGATE_OAUTH_JWKS_CACHE_MS,
+          jwksTimeoutMs: e.MCPGATE_OAUTH_JWKS_TIMEOUT_MS,
+        })
+      : undefined;
   const instanceUrl =
     e.MCPGATE_INSTANCE_URL ??
     (e.FLY_MACHINE_ID && e.FLY_APP_NAME
@@ -121,5 +272,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     drainTimeoutMs: e.MCPGATE_DRAIN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     flyMachineId: e.FLY_MACHINE_ID,
+    publicUrl,
+    oauth,
+    allowedOrigins: Object.freeze(e.MCPGATE_ALLOWED_ORIGINS),
+    allowedHosts: Object.freeze(e.MCPGATE_ALLOWED_HOSTS),
+    corsOrigins: Object.freeze(e.MCPGATE_CORS_ORIGINS),
+    blockPrivateUpstreams: e.MCPGATE_BLOCK_PRIVATE_UPSTREAMS,
+    allowQueryToken: e.MCPGATE_ALLOW_QUERY_TOKEN,
   });
 }

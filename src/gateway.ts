@@ -66,6 +66,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     upstream: createUpstreamClient({
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+      blockPrivateAddresses: config.blockPrivateUpstreams,
     }),
     sessions: createSessionRegistry({ bus, keepAliveMs: config.keepAliveMs }),
     lifecycle: {

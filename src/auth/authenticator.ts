@@ -14,6 +14,8 @@ export interface Principal {
   tokenId: string;
   /** null: every brain of the org. */
   brains: string[] | null;
+  /** JWT access tokens only: the token's `sub` (or `client_id`). Org tokens have none. */
+  subject?: string;
 }
 
 export type AuthFailure = 'missing' | 'unknown' | 'revoked' | 'expired';

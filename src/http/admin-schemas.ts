@@ -44,7 +44,12 @@ export const upstreamHeadersSchema = z
 export const upstreamUrlSchema = z
   .string()
   .max(2048)
-  .pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }));
+  .pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }))
+  // Credentials in the URL would be echoed by brainView and land in logs; they belong in upstreamHeaders.
+  .refine((u) => {
+    const url = new URL(u);
+    return url.username === '' && url.password === '';
+  }, 'credentials go in upstreamHeaders, not in the URL');
 
 const timeoutSchema = z.number().int().min(1).max(3_600_000).nullable();
 

@@ -9,6 +9,7 @@ import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
 import { generateId, generateToken, hashToken } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
+import { checkUpstreamUrl } from '../proxy/ssrf.js';
 import type { Brain, Org, SessionRecord, TokenRecord } from '../store/types.js';
 import {
   createBrainSchema,
@@ -115,6 +116,19 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
   const { store, secrets, bus } = deps;
   const app = new Hono<AppEnv>();
 
+  /** MCPGATE_BLOCK_PRIVATE_UPSTREAMS: a clear 400 now; src/proxy/upstream.ts re-checks on every connect. */
+  async function assertUpstreamAllowed(url: string | undefined): Promise<void> {
+    if (url === undefined || !deps.config.blockPrivateUpstreams) return;
+    const verdict = await checkUpstreamUrl(url);
+    if (!verdict.ok) {
+      throw new GatewayError(
+        'ERR_VALIDATION',
+        `upstreamUrl: ${verdict.address} is a ${verdict.class} address; this gateway only reaches public upstreams`,
+        { field: 'upstreamUrl' },
+      );
+    }
+  }
+
   app.use('*', async (c, next) => {
     if (!adminTokenMatches(c.req.header('authorization'), deps.config.adminToken)) {
       return c.json({ error: { code: 'ERR_UNAUTHORIZED', message: 'admin token required' } }, 401, {
@@ -143,6 +157,7 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
   app.post('/orgs/:org/brains', async (c) => {
     const org = param(c, 'org');
     const body = await readBody(c, createBrainSchema);
+    await assertUpstreamAllowed(body.upstreamUrl);
     const brain = await store.createBrain({
       id: body.id,
       org,
@@ -166,6 +181,7 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
   app.patch('/brains/:brain', async (c) => {
     const id = param(c, 'brain');
     const body = await readBody(c, patchBrainSchema);
+    await assertUpstreamAllowed(body.upstreamUrl);
     const headers =
       body.upstreamHeaders === undefined
         ? {}

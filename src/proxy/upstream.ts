@@ -5,9 +5,15 @@
  * an undici Agent per distinct pair; the body has no timeout, because SSE streams live long. Failures
  * become GatewayErrors: ERR_UPSTREAM_UNREACHABLE (→ 502) or ERR_UPSTREAM_TIMEOUT (→ 504). A request
  * aborted by the caller's signal rejects with the signal's reason, untouched.
+ *
+ * With `blockPrivateAddresses` (MCPGATE_BLOCK_PRIVATE_UPSTREAMS) every connect goes through a guarded DNS
+ * lookup that refuses non-public addresses, and IP-literal URLs (which skip DNS) are classified before
+ * the request: the admin-time check alone would miss DNS that changes later (src/proxy/ssrf.ts).
  */
+import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { GatewayError } from '../errors.js';
+import { createGuardedLookup, isPublicAddress, UpstreamAddressBlocked } from './ssrf.js';
 
 export interface UpstreamTarget {
   url: string;
@@ -32,6 +38,8 @@ export interface UpstreamClientOptions {
   firstByteTimeoutMs: number;
   /** Keep-alive connections per upstream origin. */
   connections?: number;
+  /** Refuse loopback, private, link-local and other non-public addresses at connect time (SSRF). */
+  blockPrivateAddresses?: boolean;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT']);
@@ -46,15 +54,22 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** An IP-literal host never reaches `lookup`, so it is classified here. */
+function literalHostBlocked(url: string): string | undefined {
+  const hostname = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return isIP(hostname) && !isPublicAddress(hostname) ? hostname : undefined;
+}
+
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const agents = new Map<string, Agent>();
+  const lookup = options.blockPrivateAddresses ? createGuardedLookup() : undefined;
 
   function agentFor(connectMs: number, firstByteMs: number): Agent {
     const key = `${connectMs}/${firstByteMs}`;
     let agent = agents.get(key);
     if (!agent) {
       agent = new Agent({
-        connect: { timeout: connectMs },
+        connect: lookup ? { timeout: connectMs, lookup } : { timeout: connectMs },
         headersTimeout: firstByteMs,
         bodyTimeout: 0,
         connections: options.connections ?? null,
@@ -72,6 +87,8 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         target.firstByteTimeoutMs ?? options.firstByteTimeoutMs,
       );
       try {
+        const blocked = options.blockPrivateAddresses ? literalHostBlocked(target.url) : undefined;
+        if (blocked !== undefined) throw new UpstreamAddressBlocked(blocked);
         const response = await undiciFetch(target.url, {
           method: init.method,
           headers: init.headers,
