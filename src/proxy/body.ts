@@ -24,7 +24,10 @@ export interface JsonRpcBody {
 type Parsed = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown; result?: unknown };
 
 function tooLarge(maxBytes: number): GatewayError {
-  return new GatewayError('ERR_PAYLOAD_TOO_LARGE', `Payload Too Large: body must not exceed ${maxBytes} bytes`);
+  return new GatewayError(
+    'ERR_PAYLOAD_TOO_LARGE',
+    `Payload Too Large: body must not exceed ${maxBytes} bytes`,
+  );
 }
 
 /** Reads the stream to its end, giving up (and cancelling it) as soon as it passes `maxBytes`. */
@@ -88,7 +91,12 @@ export async function readJsonRpcBody(request: Request, maxBytes: number): Promi
     throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
   }
   if (typeof message.method === 'string') {
-    return { bytes, id: isId(message.id) ? message.id : null, method: message.method, params: message.params };
+    return {
+      bytes,
+      id: isId(message.id) ? message.id : null,
+      method: message.method,
+      params: message.params,
+    };
   }
   if ((isId(message.id) || message.id === null) && ('result' in message || 'error' in message)) {
     return { bytes, id: null, method: undefined, params: undefined };

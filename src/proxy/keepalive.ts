@@ -74,7 +74,10 @@ export class EventBoundary {
  * const body = relaySse(upstream.body, { keepAliveMs: config.keepAliveMs, onEnd: () => registry.delete(entry) });
  * return new Response(body, { status: upstream.status, headers });
  */
-export function relaySse(upstream: ReadableStream<Uint8Array>, options: SseRelayOptions): ReadableStream<Uint8Array> {
+export function relaySse(
+  upstream: ReadableStream<Uint8Array>,
+  options: SseRelayOptions,
+): ReadableStream<Uint8Array> {
   const { keepAliveMs } = options;
   const now = options.now ?? Date.now;
   const boundary = new EventBoundary();

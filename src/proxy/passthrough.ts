@@ -16,7 +16,12 @@ import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse 
 import type { SessionBindings } from '../sessions/passthrough-binding.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { type JsonRpcBody, readJsonRpcBody } from './body.js';
-import { clientResponseHeaders, isEventStream, SSE_RESPONSE_HEADERS, upstreamRequestHeaders } from './headers.js';
+import {
+  clientResponseHeaders,
+  isEventStream,
+  SSE_RESPONSE_HEADERS,
+  upstreamRequestHeaders,
+} from './headers.js';
 import { relaySse } from './keepalive.js';
 import type { LiveStreams } from './live-streams.js';
 
@@ -83,7 +88,11 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     });
   }
 
-  function respond(upstream: Response, target: PassthroughRequest, abort: (reason: string) => void): Response {
+  function respond(
+    upstream: Response,
+    target: PassthroughRequest,
+    abort: (reason: string) => void,
+  ): Response {
     const headers = clientResponseHeaders(upstream.headers);
     const contentLength = upstream.headers.get('content-length');
     if (!upstream.body || NULL_BODY_STATUS.has(upstream.status) || contentLength === '0') {
@@ -101,7 +110,8 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       keepAliveMs: config.keepAliveMs,
       onEnd: (how, err) => {
         unregister();
-        if (how === 'error') logger.debug({ brain: target.brain.id, err: String(err) }, 'upstream stream ended');
+        if (how === 'error')
+          logger.debug({ brain: target.brain.id, err: String(err) }, 'upstream stream ended');
       },
     });
     return new Response(body, { status: upstream.status, headers });

@@ -88,7 +88,7 @@ export function createSessionBindings(options: SessionBindingsOptions): SessionB
       }
       entries.delete(k);
       const record = await store.getSession(brain, sessionId);
-      if (!record || record.kind !== 'passthrough') return undefined;
+      if (record?.kind !== 'passthrough') return undefined;
       const entry: Entry = {
         brain,
         tokenId: record.tokenId,

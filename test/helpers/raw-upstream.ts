@@ -16,7 +16,11 @@ export interface SeenRequest {
   body: Buffer;
 }
 
-export type RawHandler = (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void | Promise<void>;
+export type RawHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  seen: SeenRequest,
+) => void | Promise<void>;
 
 export interface RawUpstream {
   url: string;

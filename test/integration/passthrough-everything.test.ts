@@ -44,7 +44,10 @@ async function connect(gateway: TestGateway, token: string): Promise<Connected> 
     requestInit: { headers: { authorization: `Bearer ${token}` } },
     fetch: observingFetch,
   });
-  const client = new Client({ name: 'v1-test', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } });
+  const client = new Client(
+    { name: 'v1-test', version: '1.0.0' },
+    { capabilities: { sampling: {}, elicitation: {} } },
+  );
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => ({
     model: 'test-model',
     role: 'assistant',
@@ -58,8 +61,8 @@ async function connect(gateway: TestGateway, token: string): Promise<Connected> 
   return { client, transport, getStream };
 }
 
-const text = (result: { content?: unknown }) =>
-  (result.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
+const text = (result: unknown) =>
+  ((result as { content: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('\n');
 
 describe.each(storeFactories())('pass-through to server-everything ($name store)', ({ skip, create }) => {
   let everything: EverythingServer;
@@ -74,7 +77,11 @@ describe.each(storeFactories())('pass-through to server-everything ($name store)
     drop = made.drop;
     everything = await startEverything();
     gateway = await startTestGateway({ store: made.store });
-    ({ token, tokenId } = await gateway.provision({ org: 'acme', brain: 'everything', upstreamUrl: everything.url }));
+    ({ token, tokenId } = await gateway.provision({
+      org: 'acme',
+      brain: 'everything',
+      upstreamUrl: everything.url,
+    }));
   });
 
   afterAll(async () => {
@@ -84,114 +91,152 @@ describe.each(storeFactories())('pass-through to server-everything ($name store)
     await drop();
   });
 
-  test.skipIf(skip)('a whole session: tools, progress, GET pushes, sampling, elicitation, DELETE', async () => {
-    const { client, transport, getStream } = await connect(gateway, token);
-    const sessionId = transport.sessionId!;
-    expect(sessionId).toBeTruthy();
+  test.skipIf(skip)(
+    'a whole session: tools, progress, GET pushes, sampling, elicitation, DELETE',
+    async () => {
+      const { client, transport, getStream } = await connect(gateway, token);
+      const sessionId = transport.sessionId!;
+      expect(sessionId).toBeTruthy();
 
-    const record = await gateway.deps.store.getSession('everything', sessionId);
-    expect(record).toMatchObject({
-      kind: 'passthrough',
-      org: 'acme',
-      tokenId,
-      ownerInstance: gateway.deps.instanceId,
-      upstreamSessionId: sessionId,
-      protocolVersion: '2025-11-25',
-    });
+      const record = await gateway.deps.store.getSession('everything', sessionId);
+      expect(record).toMatchObject({
+        kind: 'passthrough',
+        org: 'acme',
+        tokenId,
+        ownerInstance: gateway.deps.instanceId,
+        upstreamSessionId: sessionId,
+        protocolVersion: '2025-11-25',
+      });
 
-    const tools = (await client.listTools()).tools.map((t) => t.name);
-    expect(tools).toEqual(
-      expect.arrayContaining(['echo', 'get-sum', 'trigger-sampling-request', 'trigger-elicitation-request']),
-    );
-    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'hi' } }))).toBe('Echo: hi');
-    expect(text(await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } }))).toContain('42');
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      expect(tools).toEqual(
+        expect.arrayContaining([
+          'echo',
+          'get-sum',
+          'trigger-sampling-request',
+          'trigger-elicitation-request',
+        ]),
+      );
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'hi' } }))).toBe('Echo: hi');
+      expect(text(await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } }))).toContain('42');
 
-    const progress: number[] = [];
-    const long = await client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 0.4, steps: 4 } },
-      undefined,
-      { onprogress: (p) => progress.push(p.progress) },
-    );
-    expect(text(long)).toContain('Long running operation completed');
-    expect(progress).toEqual([1, 2, 3, 4]);
+      const progress: number[] = [];
+      const long = await client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.4, steps: 4 } },
+        undefined,
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(text(long)).toContain('Long running operation completed');
+      expect(progress).toEqual([1, 2, 3, 4]);
 
-    // Logs not tied to a request travel on the standalone GET stream (the first one is sent at once).
-    await client.setLoggingLevel('debug');
-    const pushed = new Promise<string>((resolve) =>
-      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => resolve(String(n.params.data))),
-    );
-    await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
-    const data = await pushed;
-    expect(data).toContain(sessionId);
-    expect(getStream.text).toContain(JSON.stringify(data).slice(1, -1));
-    await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
+      // Logs not tied to a request travel on the standalone GET stream (the first one is sent at once).
+      await client.setLoggingLevel('debug');
+      const pushed = new Promise<string>((resolve) =>
+        client.setNotificationHandler(LoggingMessageNotificationSchema, (n) =>
+          resolve(String(n.params.data)),
+        ),
+      );
+      await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
+      const data = await pushed;
+      expect(data).toContain(sessionId);
+      expect(getStream.text).toContain(JSON.stringify(data).slice(1, -1));
+      await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
 
-    const sampled = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello' } });
-    expect(text(sampled)).toContain('sampled: 1 message(s)');
-    const elicited = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
-    expect(text(elicited)).toContain('Name: Ada Lovelace');
+      const sampled = await client.callTool({
+        name: 'trigger-sampling-request',
+        arguments: { prompt: 'hello' },
+      });
+      expect(text(sampled)).toContain('sampled: 1 message(s)');
+      const elicited = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+      expect(text(elicited)).toContain('Name: Ada Lovelace');
 
-    await transport.terminateSession();
-    expect(await gateway.deps.store.getSession('everything', sessionId)).toBeUndefined();
-    const after = await fetch(`${gateway.url}/brains/everything/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': sessionId,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
-    expect(after.status).toBe(404);
-    expect(await after.json()).toEqual({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
-    await client.close();
-  });
+      await transport.terminateSession();
+      expect(await gateway.deps.store.getSession('everything', sessionId)).toBeUndefined();
+      const after = await fetch(`${gateway.url}/brains/everything/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': sessionId,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(after.status).toBe(404);
+      expect(await after.json()).toEqual({
+        jsonrpc: '2.0',
+        error: { code: -32001, message: 'Session not found' },
+        id: null,
+      });
+      await client.close();
+    },
+  );
 
-  test.skipIf(skip)('another token of the same org cannot use the session: 404 session-not-found', async () => {
-    const { client, transport } = await connect(gateway, token);
-    const other = await gateway.createToken('acme');
-    const res = await fetch(`${gateway.url}/brains/everything/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${other.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': transport.sessionId!,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } }),
-    });
-    expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
-    // The owner carries on.
-    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'still mine' } }))).toBe('Echo: still mine');
-    await transport.terminateSession();
-    await client.close();
-  });
+  test.skipIf(skip)(
+    'another token of the same org cannot use the session: 404 session-not-found',
+    async () => {
+      const { client, transport } = await connect(gateway, token);
+      const other = await gateway.createToken('acme');
+      const res = await fetch(`${gateway.url}/brains/everything/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${other.token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': transport.sessionId!,
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { message: 'x' } },
+        }),
+      });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({
+        jsonrpc: '2.0',
+        error: { code: -32001, message: 'Session not found' },
+        id: null,
+      });
+      // The owner carries on.
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'still mine' } }))).toBe(
+        'Echo: still mine',
+      );
+      await transport.terminateSession();
+      await client.close();
+    },
+  );
 
-  test.skipIf(skip)('a token revoked mid-session gets 401 on its next request and loses its GET stream', async () => {
-    const mine = await gateway.createToken('acme');
-    const { client, transport, getStream } = await connect(gateway, mine.token);
-    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'before' } }))).toBe('Echo: before');
+  test.skipIf(skip)(
+    'a token revoked mid-session gets 401 on its next request and loses its GET stream',
+    async () => {
+      const mine = await gateway.createToken('acme');
+      const { client, transport, getStream } = await connect(gateway, mine.token);
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'before' } }))).toBe(
+        'Echo: before',
+      );
 
-    const revoked = await gateway.admin('DELETE', `/tokens/${mine.tokenId}`);
-    expect(revoked.status).toBe(204);
-    await getStream.ended;
+      const revoked = await gateway.admin('DELETE', `/tokens/${mine.tokenId}`);
+      expect(revoked.status).toBe(204);
+      await getStream.ended;
 
-    const res = await fetch(`${gateway.url}/brains/everything/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${mine.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': transport.sessionId!,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
-    });
-    expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toContain('invalid_token');
-    await res.arrayBuffer();
-    await expect(client.callTool({ name: 'echo', arguments: { message: 'after' } })).rejects.toMatchObject({ code: 401 });
-    await client.close();
-  });
+      const res = await fetch(`${gateway.url}/brains/everything/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${mine.token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': transport.sessionId!,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('invalid_token');
+      await res.arrayBuffer();
+      await expect(client.callTool({ name: 'echo', arguments: { message: 'after' } })).rejects.toMatchObject({
+        code: 401,
+      });
+      await client.close();
+    },
+  );
 });
