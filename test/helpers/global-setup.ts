@@ -13,7 +13,7 @@ import { dropRunDatabases, findPostgres, prepareTemplate, SKIP_BANNER } from './
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const server = await findPostgres();
   if (!server) {
-    if (process.env.CI === 'true') {
+    if (/^(true|1)$/i.test(process.env.CI ?? '')) {
       throw new Error(
         'CI=true but no Postgres: set TEST_DATABASE_URL or install PostgreSQL (initdb, pg_ctl)',
       );
