@@ -23,6 +23,26 @@ export interface MemoryStoreOptions {
   now?: () => Date;
 }
 
+const BRAIN_PATCH_KEYS = [
+  'upstreamUrl',
+  'upstreamHeadersEnc',
+  'upstreamHeaderNames',
+  'connectTimeoutMs',
+  'firstByteTimeoutMs',
+] as const satisfies ReadonlyArray<keyof BrainPatch>;
+const SESSION_PATCH_KEYS = [
+  'upstreamSessionId',
+  'protocolVersion',
+  'initParams',
+] as const satisfies ReadonlyArray<keyof SessionPatch>;
+
+/** Copies only the named, defined keys: a patch never overwrites ids or timestamps (as the SQL store). */
+function pick<T extends object, K extends keyof T>(patch: T, keys: readonly K[]): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of keys) if (patch[key] !== undefined) out[key] = structuredClone(patch[key]);
+  return out;
+}
+
 const sessionKey = (brain: string, id: string) => `${brain}\u0000${id}`;
 
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
@@ -86,8 +106,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async updateBrain(id, patch: BrainPatch) {
       const brain = brains.get(id);
       if (!brain) return undefined;
-      const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-      const next: Brain = { ...brain, ...copy(defined), updatedAt: now() };
+      const next: Brain = { ...brain, ...pick(patch, BRAIN_PATCH_KEYS), updatedAt: now() };
       brains.set(id, next);
       return copy(next);
     },
@@ -137,8 +156,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async updateSession(brain, id, patch: SessionPatch) {
       const session = sessions.get(sessionKey(brain, id));
       if (!session) return;
-      const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-      Object.assign(session, copy(defined), { lastSeenAt: now() });
+      Object.assign(session, pick(patch, SESSION_PATCH_KEYS), { lastSeenAt: now() });
     },
     async touchSession(brain, id, at = now()) {
       const session = sessions.get(sessionKey(brain, id));
