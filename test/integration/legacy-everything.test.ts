@@ -41,8 +41,9 @@ async function connect(
   return { client, transport };
 }
 
-const text = (result: { content?: unknown }) =>
-  (result.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
+/** The text of a tool result (callTool's type also admits the pre-2024 `toolResult` shape). */
+const text = (result: unknown) =>
+  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('\n');
 
 describe.each(storeFactories())('legacy SSE → server-everything ($name store)', ({ skip, create }) => {
   let everything: EverythingServer;
