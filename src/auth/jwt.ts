@@ -36,7 +36,10 @@ export interface VerifiedToken {
  */
 export type JwtFailure = 'invalid' | 'expired' | 'unavailable';
 
-export type JwtResult = { ok: true; token: VerifiedToken } | { ok: false; reason: JwtFailure; code: string };
+export type JwtResult =
+  | { ok: true; token: VerifiedToken }
+  /** `code`: jose's ERR_* (or ours); `claim`: which claim failed validation, for the debug log. */
+  | { ok: false; reason: JwtFailure; code: string; claim?: string };
 
 export interface JwtVerifier {
   /** Verifies `token` for any of `audiences` (the resources of the route it was presented to). */
@@ -92,6 +95,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         }));
       } catch (err) {
         if (err instanceof errors.JWTExpired) return { ok: false, reason: 'expired', code: err.code };
+        if (err instanceof errors.JWTClaimValidationFailed) {
+          return { ok: false, reason: 'invalid', code: err.code, claim: err.claim };
+        }
         if (err instanceof errors.JOSEError) {
           return UNAVAILABLE_CODES.has(err.code)
             ? { ok: false, reason: 'unavailable', code: err.code }

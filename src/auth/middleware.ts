@@ -125,7 +125,8 @@ export function createClientAuth(
   ): Promise<Principal | Response> {
     const result = await jwt!.verify(token, acceptedAudiences(oauth!.publicUrl, brainId, oauth!.audiences));
     if (!result.ok) {
-      deps.logger.debug({ reason: result.reason, code: result.code, brain: brainId }, 'jwt refused');
+      const { reason, code, claim } = result;
+      deps.logger.debug({ reason, code, claim, brain: brainId }, 'jwt refused');
       if (result.reason === 'unavailable') return keysUnavailableResponse();
       return unauthorizedResponse(result.reason === 'expired' ? 'expired' : 'unknown', discovery);
     }
