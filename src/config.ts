@@ -55,8 +55,8 @@ const originEntry = z.string().transform((o, ctx) => {
   if (o === '*' || o === 'null') return o;
   try {
     const url = new URL(o);
-    if (/^https?:$/.test(url.protocol) && url.origin === o.replace(/\/$/, '').toLowerCase())
-      return url.origin;
+    const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+    if (/^https?:$/.test(url.protocol) && bare && !/[?#]$/.test(o)) return url.origin;
   } catch {}
   ctx.addIssue({ code: 'custom', message: `expected origins like https://app.example.com, got ${o}` });
   return z.NEVER;
@@ -98,6 +98,15 @@ const envSchema = z.object({
     .default('true')
     .transform((v) => v === 'true'),
   DATABASE_POOL_MAX: intFrom(1, 200).default(10),
+  /** Direct (session-mode) URL for the LISTEN connection: PgBouncer in transaction mode drops NOTIFYs. */
+  DATABASE_LISTEN_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  /** How long a store call may take before it fails with ERR_STORE_UNAVAILABLE (nothing waits forever). */
+  DATABASE_QUERY_TIMEOUT_MS: intFrom(100, 600_000).default(5_000),
   MCPGATE_ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'expected at least 16 characters').optional()),
   MCPGATE_SECRET: optionalString.pipe(secretSchema.optional()),
   MCPGATE_INSTANCE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
@@ -107,6 +116,9 @@ const envSchema = z.object({
   MCPGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: intFrom(1, 3_600_000).default(60_000),
   MCPGATE_KEEPALIVE_MS: intFrom(100, 600_000).default(15_000),
   MCPGATE_DRAIN_TIMEOUT_MS: intFrom(0, 600_000).default(20_000),
+  MCPGATE_HEARTBEAT_MS: intFrom(100, 600_000).default(5_000),
+  /** An instance silent for longer is reaped with its legacy sessions (issue 5 §1). */
+  MCPGATE_INSTANCE_TTL_MS: intFrom(200, 3_600_000).default(15_000),
   /** The gateway's public origin (https://mcp.example.com): OAuth resource identifiers and PRM URLs. */
   MCPGATE_PUBLIC_URL: optionalString.pipe(
     httpUrl
@@ -168,6 +180,9 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly databasePrepare: boolean;
   readonly databasePoolMax: number;
+  /** DATABASE_LISTEN_URL, else DATABASE_URL; undefined without Postgres. */
+  readonly databaseListenUrl: string | undefined;
+  readonly databaseQueryTimeoutMs: number;
   readonly adminToken: string | undefined;
   /** Decoded MCPGATE_SECRET; undefined only for the memory store, where main generates one per process. */
   readonly secret: Uint8Array | undefined;
@@ -178,6 +193,8 @@ export interface Config {
   readonly upstreamFirstByteTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly drainTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly instanceTtlMs: number;
   readonly logLevel: string;
   readonly flyMachineId: string | undefined;
   /** Public origin, no trailing slash; required with OAuth. */
@@ -231,6 +248,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       'invalid environment variable MCPGATE_PUBLIC_URL: required with MCPGATE_OAUTH_ISSUER (token audiences are built from it)',
     );
   }
+  if (e.MCPGATE_INSTANCE_TTL_MS <= e.MCPGATE_HEARTBEAT_MS) {
+    throw new GatewayError(
+      'ERR_CONFIG',
+      'invalid environment variable MCPGATE_INSTANCE_TTL_MS: must be longer than MCPGATE_HEARTBEAT_MS (an instance would be reaped between two heartbeats)',
+    );
+  }
   const publicUrl = e.MCPGATE_PUBLIC_URL ? new URL(e.MCPGATE_PUBLIC_URL).origin : undefined;
   const oauth: OAuthConfig | undefined =
     e.MCPGATE_OAUTH_ISSUER && e.MCPGATE_OAUTH_JWKS_URL
@@ -261,6 +284,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL,
     databasePrepare: e.DATABASE_PREPARE,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databaseListenUrl: e.DATABASE_URL ? (e.DATABASE_LISTEN_URL ?? e.DATABASE_URL) : undefined,
+    databaseQueryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
     adminToken: e.MCPGATE_ADMIN_TOKEN,
     secret: e.MCPGATE_SECRET ? new Uint8Array(Buffer.from(e.MCPGATE_SECRET, 'base64')) : undefined,
     instanceUrl: instanceUrl.replace(/\/+$/, ''),
@@ -270,6 +295,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     upstreamFirstByteTimeoutMs: e.MCPGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
     keepAliveMs: e.MCPGATE_KEEPALIVE_MS,
     drainTimeoutMs: e.MCPGATE_DRAIN_TIMEOUT_MS,
+    heartbeatMs: e.MCPGATE_HEARTBEAT_MS,
+    instanceTtlMs: e.MCPGATE_INSTANCE_TTL_MS,
     logLevel: e.LOG_LEVEL,
     flyMachineId: e.FLY_MACHINE_ID,
     publicUrl,

@@ -111,8 +111,9 @@ export function createClientAuth(
   function discoveryFor(c: Context<AppEnv>, brainId: string): Discovery {
     if (!oauth) return {};
     if (!slugSchema.safeParse(brainId).success) return { resourceMetadata: metadataUrl(oauth.publicUrl) };
+    const face = faceOfPath(c.req.path)?.face;
     return {
-      resourceMetadata: metadataUrl(oauth.publicUrl, faceOfPath(c.req.path)),
+      resourceMetadata: metadataUrl(oauth.publicUrl, face && { brain: brainId, face }),
       scope: brainScope(oauth.scopePrefix, brainId),
     };
   }

@@ -6,6 +6,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Face } from '../../src/app.js';
+import { parseConfig } from '../../src/config.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const APP = 'https://app.example.com';
@@ -214,5 +215,35 @@ describe('CORS (opt-in)', () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('configuration', () => {
+  it('is off by default', () => {
+    expect(parseConfig({})).toMatchObject({ allowedOrigins: [], allowedHosts: [], corsOrigins: [] });
+  });
+
+  it('normalises origins as browsers send them and refuses anything that is not an origin', () => {
+    expect(
+      parseConfig({ MCPGATE_ALLOWED_ORIGINS: 'https://App.example.com:443, http://localhost:6274/ ,null,*' })
+        .allowedOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:6274', 'null', '*']);
+    for (const bad of [
+      'https://a.example/path',
+      'ftp://a',
+      'app.example.com',
+      'https://u@a.example',
+      'https://a.example?',
+    ]) {
+      expect(() => parseConfig({ MCPGATE_CORS_ORIGINS: bad }), bad).toThrow(/MCPGATE_CORS_ORIGINS/);
+    }
+  });
+
+  it('reads hosts with optional ports and refuses malformed ones', () => {
+    expect(parseConfig({ MCPGATE_ALLOWED_HOSTS: 'MCP.example.com:8443,[::1]' }).allowedHosts).toEqual([
+      'mcp.example.com:8443',
+      '[::1]',
+    ]);
+    expect(() => parseConfig({ MCPGATE_ALLOWED_HOSTS: 'a b' })).toThrow(/MCPGATE_ALLOWED_HOSTS/);
   });
 });
