@@ -8,7 +8,9 @@ import { GatewayError } from '../errors.js';
 import type {
   Brain,
   BrainPatch,
+  InstanceRecord,
   NewBrain,
+  NewInstance,
   NewSession,
   NewToken,
   Org,
@@ -53,6 +55,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const tokensByHash = new Map<string, string>();
   const sessions = new Map<string, SessionRecord>();
   const lastInit = new Map<string, unknown>();
+  const instances = new Map<string, InstanceRecord>();
+
+  /** Removes legacy sessions matching `match`; returns them (what the Postgres store's delete returns). */
+  const dropLegacySessions = (match: (s: SessionRecord) => boolean): SessionRecord[] => {
+    const dropped: SessionRecord[] = [];
+    for (const [key, s] of sessions) {
+      if (s.kind !== 'legacy' || !match(s)) continue;
+      sessions.delete(key);
+      dropped.push(s);
+    }
+    return dropped;
+  };
 
   const copy = <T>(value: T): T => structuredClone(value);
 
@@ -184,6 +198,46 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async setLastInitParams(tokenId, brain, params) {
       lastInit.set(sessionKey(brain, tokenId), copy(params));
+    },
+
+    async registerInstance(input: NewInstance) {
+      const at = now();
+      const instance: InstanceRecord = { ...input, heartbeatAt: at, draining: false, startedAt: at };
+      instances.set(input.id, instance);
+      return copy(instance);
+    },
+    async heartbeatInstance(id) {
+      const instance = instances.get(id);
+      if (instance) instance.heartbeatAt = now();
+      return instance !== undefined;
+    },
+    async setInstanceDraining(id, draining) {
+      const instance = instances.get(id);
+      if (instance) instance.draining = draining;
+    },
+    async getInstance(id) {
+      const instance = instances.get(id);
+      return instance && copy(instance);
+    },
+    async listInstances() {
+      return [...instances.values()].sort((a, b) => a.id.localeCompare(b.id)).map(copy);
+    },
+    async deleteInstance(id) {
+      instances.delete(id);
+      return dropLegacySessions((s) => s.ownerInstance === id);
+    },
+    async reapDeadInstances({ silentForMs, except }) {
+      // One process, one event loop: reapers never overlap here.
+      const cutoff = now().getTime() - silentForMs;
+      const dead = [...instances.values()].filter((i) => i.id !== except && i.heartbeatAt.getTime() < cutoff);
+      for (const instance of dead) instances.delete(instance.id);
+      const deadIds = new Set(dead.map((i) => i.id));
+      const reaped = dropLegacySessions(
+        (s) =>
+          deadIds.has(s.ownerInstance) ||
+          (!instances.has(s.ownerInstance) && s.ownerInstance !== except && s.lastSeenAt.getTime() < cutoff),
+      );
+      return { instances: dead.sort((a, b) => a.id.localeCompare(b.id)), sessions: reaped };
     },
 
     async ping() {},

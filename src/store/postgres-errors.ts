@@ -87,3 +87,22 @@ export function guard<T>(
       throw toStoreError(err, operation, expected);
     });
 }
+
+/**
+ * Bounds a store operation: past `ms` it rejects with ERR_STORE_UNAVAILABLE, so a request never waits on a
+ * database that accepts connections but does not answer (issue 5 §7). The query itself is left to finish
+ * or fail on its connection; only the caller stops waiting.
+ *
+ * @example
+ * const token = await withDeadline(store.findTokenByHash(hash), 5_000, 'findTokenByHash');
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new GatewayError('ERR_STORE_UNAVAILABLE', `store unavailable (${operation} timed out)`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

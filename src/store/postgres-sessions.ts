@@ -5,12 +5,12 @@
  * (undefined) while a JSON `null` stays null, exactly as the memory store keeps them. postgres.js would
  * otherwise read both back as null, and its `sql.json(null)` writes SQL null.
  */
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import { GatewayError } from '../errors.js';
 import { guard } from './postgres-errors.js';
 import type { NewSession, SessionFilter, SessionKind, SessionPatch, SessionRecord, Store } from './types.js';
 
-interface SessionRow {
+export interface SessionRow {
   brain_id: string;
   id: string;
   kind: SessionKind;
@@ -27,7 +27,7 @@ interface SessionRow {
 const toJsonText = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
 const fromJsonText = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
 
-const toSession = (r: SessionRow): SessionRecord => ({
+export const toSession = (r: SessionRow): SessionRecord => ({
   id: r.id,
   brain: r.brain_id,
   kind: r.kind,
@@ -53,10 +53,13 @@ export type SessionQueries = Pick<
   | 'setLastInitParams'
 >;
 
+/** The select list `toSession` reads (init_params as text: see the module header). */
+export const sessionColumns = (sql: Sql | TransactionSql) => sql`
+  brain_id, id, kind, org, token_id, owner_instance, upstream_session_id, protocol_version,
+  init_params::text as init_params, created_at, last_seen_at`;
+
 export function createSessionQueries(sql: Sql): SessionQueries {
-  const columns = () => sql`
-    brain_id, id, kind, org, token_id, owner_instance, upstream_session_id, protocol_version,
-    init_params::text as init_params, created_at, last_seen_at`;
+  const columns = () => sessionColumns(sql);
 
   return {
     putSession: (input: NewSession) =>

@@ -8,7 +8,8 @@
  */
 import postgres, { type Sql } from 'postgres';
 import { GatewayError } from '../errors.js';
-import { guard, storeUnavailable } from './postgres-errors.js';
+import { guard, storeUnavailable, withDeadline } from './postgres-errors.js';
+import { createInstanceQueries } from './postgres-instances.js';
 import { createSessionQueries } from './postgres-sessions.js';
 import type { Brain, BrainPatch, NewBrain, NewToken, Org, Store, TokenRecord } from './types.js';
 
@@ -27,7 +28,18 @@ export type PostgresStoreOptions = (
 ) & {
   /** How long `ping()` waits for `select 1`; default 2000. */
   pingTimeoutMs?: number;
+  /** How long any other call may take before it fails with ERR_STORE_UNAVAILABLE; default 5000. */
+  queryTimeoutMs?: number;
 };
+
+/**
+ * Seconds a connection waits before its next attempt after `retries` failures. postgres.js's default grows
+ * to 20 s, and a query arriving meanwhile waits for it; 50 ms doubling up to 1 s keeps failures fast during
+ * an outage and recovery quick after it (issue 5 §7).
+ */
+export function reconnectDelaySeconds(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1);
+}
 
 /**
  * Client options: fail a connection attempt within seconds rather than postgres.js's default 30, and
@@ -40,6 +52,7 @@ const CLIENT_OPTIONS = {
   max_lifetime: 600,
   onnotice: () => {},
   connection: { application_name: 'mcpgate' },
+  backoff: reconnectDelaySeconds,
 } as const;
 
 interface OrgRow {
@@ -121,8 +134,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     ? postgres(options.url, { ...CLIENT_OPTIONS, max: options.max ?? 10, prepare: options.prepare ?? true })
     : options.sql;
   const pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+  const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
 
-  return {
+  const store: Store = {
     kind: 'postgres',
 
     createOrg: ({ slug, name }) =>
@@ -253,6 +267,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       }),
 
     ...createSessionQueries(sql),
+    ...createInstanceQueries(sql),
 
     async ping() {
       let timer: NodeJS.Timeout | undefined;
@@ -274,4 +289,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       if (owned) await sql.end({ timeout: 5 });
     },
   };
+  return withDeadlines(store, queryTimeoutMs);
+}
+
+/** Every call but `ping` (its own, shorter timeout) and `close` bounded by `withDeadline`. */
+function withDeadlines(store: Store, ms: number): Store {
+  const bounded: Record<string, unknown> = { ...store };
+  for (const [name, value] of Object.entries(store)) {
+    if (typeof value !== 'function' || name === 'ping' || name === 'close') continue;
+    bounded[name] = (...args: unknown[]) => withDeadline(value(...args) as Promise<unknown>, ms, name);
+  }
+  return bounded as unknown as Store;
 }

@@ -93,6 +93,26 @@ export interface SessionFilter {
   ownerInstance?: string;
 }
 
+/** A gateway process as its peers see it (DESIGN.md §4; docs/scale-out.md). */
+export interface InstanceRecord {
+  id: string;
+  /** MCPGATE_INSTANCE_URL: where peers reach this instance. */
+  url: string;
+  /** A per-process id: tells one incarnation of an instance id from the next. */
+  bootId: string;
+  heartbeatAt: Date;
+  draining: boolean;
+  startedAt: Date;
+}
+
+export type NewInstance = Pick<InstanceRecord, 'id' | 'url' | 'bootId'>;
+
+export interface ReapedInstances {
+  instances: InstanceRecord[];
+  /** The legacy sessions removed with them; the caller ends their upstream sessions. */
+  sessions: SessionRecord[];
+}
+
 export interface Store {
   readonly kind: 'memory' | 'postgres';
 
@@ -123,6 +143,27 @@ export interface Store {
   /** The `initialize` params this token last used on this brain (legacy re-initialize after a reconnect). */
   getLastInitParams(tokenId: string, brain: string): Promise<unknown | undefined>;
   setLastInitParams(tokenId: string, brain: string, params: unknown): Promise<void>;
+
+  /** Registers an instance, or registers it again: heartbeat now, not draining. */
+  registerInstance(instance: NewInstance): Promise<InstanceRecord>;
+  /** Refreshes the heartbeat; false when the instance is not registered (it was reaped). */
+  heartbeatInstance(id: string): Promise<boolean>;
+  setInstanceDraining(id: string, draining: boolean): Promise<void>;
+  getInstance(id: string): Promise<InstanceRecord | undefined>;
+  /** Every registered instance, by id. */
+  listInstances(): Promise<InstanceRecord[]>;
+  /**
+   * Removes an instance (clean shutdown) and the legacy sessions it owned; returns those sessions.
+   * Pass-through sessions are not tied to an instance (any instance serves them) and stay.
+   */
+  deleteInstance(id: string): Promise<SessionRecord[]>;
+  /**
+   * Removes every instance silent for longer than `silentForMs` (by the store's clock) except `except`,
+   * with the legacy sessions they owned, and legacy sessions whose owner is not registered at all and
+   * that were not seen for as long. One reaper at a time: a call that finds another one running removes
+   * nothing, so no instance or session is ever reaped twice.
+   */
+  reapDeadInstances(options: { silentForMs: number; except?: string }): Promise<ReapedInstances>;
 
   /** Resolves when the store answers; rejects with ERR_STORE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;

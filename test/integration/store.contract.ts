@@ -473,6 +473,114 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
       });
     });
 
+    describe('instances', () => {
+      const instanceInput = (id: string, bootId = `boot-${id}`) => ({
+        id,
+        url: `http://127.0.0.1:1/${id}`,
+        bootId,
+      });
+      const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+      it('registers, reads, lists, heartbeats and marks instances draining', async () => {
+        const b = await store.registerInstance(instanceInput('inst-b'));
+        expect(b).toEqual({
+          id: 'inst-b',
+          url: 'http://127.0.0.1:1/inst-b',
+          bootId: 'boot-inst-b',
+          heartbeatAt: expect.any(Date),
+          draining: false,
+          startedAt: expect.any(Date),
+        });
+        await store.registerInstance(instanceInput('inst-a'));
+        expect(await store.getInstance('inst-b')).toEqual(b);
+        expect(await store.getInstance('nope')).toBeUndefined();
+        expect((await store.listInstances()).map((i) => i.id)).toEqual(['inst-a', 'inst-b']);
+
+        await pause(5);
+        expect(await store.heartbeatInstance('inst-b')).toBe(true);
+        const beat = (await store.getInstance('inst-b'))!;
+        expect(beat.heartbeatAt.getTime()).toBeGreaterThan(b.heartbeatAt.getTime());
+        expect(await store.heartbeatInstance('nope')).toBe(false);
+
+        await store.setInstanceDraining('inst-b', true);
+        expect(await store.getInstance('inst-b')).toMatchObject({ draining: true });
+        await store.setInstanceDraining('nope', true);
+        expect(await store.getInstance('nope')).toBeUndefined();
+
+        // Registering again (a new incarnation) starts over: new boot id, not draining, one row.
+        const again = await store.registerInstance(instanceInput('inst-b', 'boot-2'));
+        expect(again).toMatchObject({ id: 'inst-b', bootId: 'boot-2', draining: false });
+        expect(await store.getInstance('inst-b')).toEqual(again);
+        expect(await store.listInstances()).toHaveLength(2);
+      });
+
+      it('deletes an instance with its legacy sessions, returning them; pass-through sessions stay', async () => {
+        await seed();
+        await store.registerInstance(instanceInput('inst-a'));
+        await store.registerInstance(instanceInput('inst-b'));
+        await store.putSession(sessionInput('s1', { ownerInstance: 'inst-a', upstreamSessionId: 'up-1' }));
+        await store.putSession(sessionInput('s2', { ownerInstance: 'inst-a', kind: 'passthrough' }));
+        await store.putSession(sessionInput('s3', { ownerInstance: 'inst-b' }));
+
+        const removed = await store.deleteInstance('inst-a');
+        expect(removed.map((s) => s.id)).toEqual(['s1']);
+        expect(removed[0]).toMatchObject({ brain: 'b1', upstreamSessionId: 'up-1', kind: 'legacy' });
+        expect(await store.getInstance('inst-a')).toBeUndefined();
+        expect((await store.listSessions()).map((s) => s.id)).toEqual(['s2', 's3']);
+        expect(await store.deleteInstance('inst-a')).toEqual([]);
+      });
+
+      it('reaps silent instances and their legacy sessions, and unowned legacy sessions not seen', async () => {
+        await seed();
+        await store.registerInstance(instanceInput('live'));
+        await store.registerInstance(instanceInput('dead'));
+        await store.registerInstance(instanceInput('self'));
+        await store.putSession(sessionInput('s1', { ownerInstance: 'live' }));
+        await store.putSession(sessionInput('s2', { ownerInstance: 'dead', upstreamSessionId: 'up-2' }));
+        await store.putSession(sessionInput('s3', { ownerInstance: 'dead', kind: 'passthrough' }));
+        const stale = await store.putSession(sessionInput('s4', { ownerInstance: 'ghost' }));
+        await store.touchSession('b1', 's4', new Date(stale.createdAt.getTime() - 3_600_000));
+        await store.putSession(sessionInput('s5', { ownerInstance: 'ghost' }));
+
+        await pause(300);
+        // `live` heartbeats and `ghost`'s s5 is seen; `self` is silent but is the caller.
+        expect(await store.heartbeatInstance('live')).toBe(true);
+        await store.touchSession('b1', 's5');
+        const reaped = await store.reapDeadInstances({ silentForMs: 150, except: 'self' });
+
+        expect(reaped.instances.map((i) => i.id)).toEqual(['dead']);
+        expect(reaped.instances[0]).toMatchObject({ url: 'http://127.0.0.1:1/dead', bootId: 'boot-dead' });
+        expect(reaped.sessions.map((s) => s.id)).toEqual(['s2', 's4']);
+        expect(reaped.sessions[0]).toMatchObject({ brain: 'b1', upstreamSessionId: 'up-2' });
+        expect((await store.listInstances()).map((i) => i.id)).toEqual(['live', 'self']);
+        expect((await store.listSessions()).map((s) => s.id)).toEqual(['s1', 's3', 's5']);
+
+        expect(await store.reapDeadInstances({ silentForMs: 150, except: 'self' })).toEqual({
+          instances: [],
+          sessions: [],
+        });
+      });
+
+      it('never reaps the same instance twice when two reapers run at once', async () => {
+        await seed();
+        for (const id of ['d1', 'd2', 'd3']) {
+          await store.registerInstance(instanceInput(id));
+          await store.putSession(sessionInput(`s-${id}`, { ownerInstance: id }));
+        }
+        await pause(300);
+        const results = await Promise.all([
+          store.reapDeadInstances({ silentForMs: 150 }),
+          store.reapDeadInstances({ silentForMs: 150 }),
+          store.reapDeadInstances({ silentForMs: 150 }),
+        ]);
+        const instances = results.flatMap((r) => r.instances.map((i) => i.id)).sort();
+        const sessions = results.flatMap((r) => r.sessions.map((s) => s.id)).sort();
+        expect(instances).toEqual(['d1', 'd2', 'd3']);
+        expect(sessions).toEqual(['s-d1', 's-d2', 's-d3']);
+        expect(await store.listInstances()).toEqual([]);
+      });
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
