@@ -11,6 +11,7 @@ import { GatewayError } from './errors.js';
 import { adminErrorBody, createAdminRoutes, describeCause } from './http/admin.js';
 import type { AppEnv, GatewayDeps } from './http/context.js';
 import { createHealthRoutes } from './http/health.js';
+import { createInflightMiddleware } from './http/inflight.js';
 import { createWellKnownRoutes } from './http/well-known.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
 
@@ -19,6 +20,9 @@ export type Face = (app: Hono<AppEnv>, deps: GatewayDeps) => void;
 
 export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+
+  // First, so a drain waits for every request that got in, whatever answers it (issue 5 §6).
+  app.use('*', createInflightMiddleware(deps.lifecycle.inflight));
 
   // Browser boundary first (src/auth/origin.ts): Host allowlist everywhere but health checks, Origin on
   // the MCP faces and the admin API, CORS (off by default) before auth so preflights need no token.

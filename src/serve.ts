@@ -9,6 +9,7 @@ import { demoBanner, seedDemo } from './demo/seed.js';
 import { faces } from './faces.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log.js';
+import { drainAndClose } from './sessions/drain.js';
 
 export async function serveCommand(options: { demo: boolean }): Promise<void> {
   let config: Config;
@@ -38,7 +39,8 @@ export async function serveCommand(options: { demo: boolean }): Promise<void> {
     logger.info({ signal }, 'shutting down');
     const hardStop = setTimeout(() => process.exit(1), config.drainTimeoutMs + 5_000);
     hardStop.unref();
-    await gateway.close();
+    // In-flight calls finish (bounded by the drain timeout), then streams close (src/sessions/drain.ts).
+    await drainAndClose(gateway, { timeoutMs: config.drainTimeoutMs, logger });
     await demo?.close();
     process.exit(0);
   };

@@ -10,12 +10,18 @@ import type { UpstreamClient } from '../proxy/upstream.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
 import type { Store } from '../store/types.js';
+import type { Inflight } from './inflight.js';
 
 export interface Lifecycle {
   /** True once SIGTERM arrived: /readyz answers 503 and no new streams open. */
   draining: boolean;
   /** Run on shutdown, before the HTTP server closes: faces end their streams here. */
   onShutdown(hook: () => Promise<void> | void): void;
+  /**
+   * Work in flight, which a drain waits for (bounded by MCPGATE_DRAIN_TIMEOUT_MS). Requests are counted
+   * by a middleware; a face counts work it accepted but finishes later (src/http/inflight.ts).
+   */
+  readonly inflight: Inflight;
 }
 
 export interface GatewayDeps {
