@@ -73,6 +73,21 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   return out;
 }
 
+/**
+ * The same rule over a plain header record (undici's `request` shape: lower-case names, arrays for
+ * repeated headers), giving a plain record, which @hono/node-server writes without building a Headers.
+ */
+export function clientResponseHeaderRecord(
+  upstream: Readonly<Record<string, string | string[] | undefined>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of RETURN_RESPONSE) {
+    const value = upstream[name];
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
 export function isEventStream(contentType: string | null | undefined): boolean {
   return (contentType ?? '').toLowerCase().startsWith('text/event-stream');
 }

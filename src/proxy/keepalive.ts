@@ -9,7 +9,7 @@
  * cannot tell those apart without tracking line ends — so we track them.
  *
  * Each upstream chunk is enqueued as it arrives (no coalescing, no re-framing: bytes pass unchanged).
- * Cancelling the relay (client gone) cancels the upstream body, which makes undici drop the upstream
+ * Cancelling the relay (client gone) ends the upstream body, which makes undici drop the upstream
  * connection, so the upstream sees the disconnect.
  */
 import { KEEPALIVE_COMMENT } from '../mcp/sse.js';
@@ -69,19 +69,19 @@ export class EventBoundary {
   }
 }
 
+/** Something to relay: an upstream body (undici's, or a WHATWG ReadableStream — both are async iterable). */
+export type ByteSource = AsyncIterable<Uint8Array>;
+
 /**
  * @example
- * const body = relaySse(upstream.body, { keepAliveMs: config.keepAliveMs, onEnd: () => registry.delete(entry) });
+ * const body = relaySse(upstream.body, { keepAliveMs: config.keepAliveMs, onEnd: () => unregister() });
  * return new Response(body, { status: upstream.status, headers });
  */
-export function relaySse(
-  upstream: ReadableStream<Uint8Array>,
-  options: SseRelayOptions,
-): ReadableStream<Uint8Array> {
+export function relaySse(upstream: ByteSource, options: SseRelayOptions): ReadableStream<Uint8Array> {
   const { keepAliveMs } = options;
   const now = options.now ?? Date.now;
   const boundary = new EventBoundary();
-  const reader = upstream.getReader();
+  const iterator = upstream[Symbol.asyncIterator]();
   let lastWrite = now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let ended = false;
@@ -117,7 +117,7 @@ export function relaySse(
     },
     async pull(controller) {
       try {
-        const { done, value } = await reader.read();
+        const { done, value } = await iterator.next();
         if (ended) return;
         if (done) {
           finish('end');
@@ -129,15 +129,34 @@ export function relaySse(
         controller.enqueue(value);
       } catch (err) {
         if (ended) return;
-        // The upstream broke off (or was aborted on revocation/shutdown): end the client's stream cleanly
+        // The upstream broke off (or was ended on revocation/shutdown): end the client's stream cleanly
         // so it reconnects, rather than resetting the socket.
         finish('error', err);
         controller.close();
       }
     },
-    cancel(reason) {
+    async cancel(reason) {
       finish('cancel');
-      return reader.cancel(reason).catch(() => {});
+      // Ending the iteration destroys undici's body, which drops the upstream connection.
+      await iterator.return?.(reason)?.catch(() => {});
+    },
+  });
+}
+
+/**
+ * A plain relay for non-SSE bodies too large to collect: chunks pass as they come; cancelling it ends
+ * the upstream body. Errors reach the client as a reset, since a truncated JSON body must not look whole.
+ */
+export function relayBytes(upstream: ByteSource): ReadableStream<Uint8Array> {
+  const iterator = upstream[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason)?.catch(() => {});
     },
   });
 }

@@ -10,20 +10,16 @@
  */
 import type { Principal } from '../auth/authenticator.js';
 import { storeUnavailableResponse } from '../auth/middleware.js';
-import { type GatewayErrorCode, isGatewayError } from '../errors.js';
+import { GatewayError, type GatewayErrorCode, isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
 import type { SessionBindings } from '../sessions/passthrough-binding.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { type JsonRpcBody, readJsonRpcBody } from './body.js';
-import {
-  clientResponseHeaders,
-  isEventStream,
-  SSE_RESPONSE_HEADERS,
-  upstreamRequestHeaders,
-} from './headers.js';
-import { relaySse } from './keepalive.js';
+import { toClientResponse } from './client-response.js';
+import { upstreamRequestHeaders } from './headers.js';
 import type { LiveStreams } from './live-streams.js';
+import type { UpstreamRawResponse } from './upstream.js';
 
 export interface PassthroughRequest {
   principal: Principal;
@@ -57,7 +53,9 @@ const WIRE_CODES: Partial<Record<GatewayErrorCode, number>> = {
 /** The status a client that already hung up is "answered" with; nobody reads it. */
 const CLIENT_GONE = 499;
 
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+function upstreamBrokeOff(cause: unknown): GatewayError {
+  return new GatewayError('ERR_UPSTREAM_UNREACHABLE', 'Upstream unreachable', { cause, expose: true });
+}
 
 function errorResponse(err: unknown, id: JsonRpcId): Response {
   if (isGatewayError(err, 'ERR_STORE_UNAVAILABLE')) return storeUnavailableResponse();
@@ -86,35 +84,6 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       protocolVersion: initializeVersion(body),
       initParams: body?.method === 'initialize' ? body.params : null,
     });
-  }
-
-  function respond(
-    upstream: Response,
-    target: PassthroughRequest,
-    abort: (reason: string) => void,
-  ): Response {
-    const headers = clientResponseHeaders(upstream.headers);
-    const contentLength = upstream.headers.get('content-length');
-    if (!upstream.body || NULL_BODY_STATUS.has(upstream.status) || contentLength === '0') {
-      upstream.body?.cancel().catch(() => {});
-      return new Response(null, { status: upstream.status, headers });
-    }
-    if (!isEventStream(upstream.headers.get('content-type'))) {
-      return new Response(upstream.body, { status: upstream.status, headers });
-    }
-    for (const [name, value] of Object.entries(SSE_RESPONSE_HEADERS)) {
-      if (name !== 'content-type') headers.set(name, value);
-    }
-    const unregister = streams.add({ tokenId: target.principal.tokenId, brain: target.brain.id, abort });
-    const body = relaySse(upstream.body, {
-      keepAliveMs: config.keepAliveMs,
-      onEnd: (how, err) => {
-        unregister();
-        if (how === 'error')
-          logger.debug({ brain: target.brain.id, err: String(err) }, 'upstream stream ended');
-      },
-    });
-    return new Response(body, { status: upstream.status, headers });
   }
 
   return {
@@ -148,17 +117,12 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         bindings.noteUse(brain.id, sessionId, request.headers.get('mcp-protocol-version') ?? undefined);
       }
 
-      // Our own controller, so revocation and shutdown can end the exchange too, not only the client.
-      const controller = new AbortController();
-      const abort = (reason: string) => controller.abort(new Error(reason));
-      const clientSignal = request.signal;
-      const onClientGone = () => controller.abort(clientSignal.reason);
-      if (clientSignal.aborted) return new Response(null, { status: CLIENT_GONE });
-      clientSignal.addEventListener('abort', onClientGone, { once: true });
-
-      let upstream: Response;
+      // The client's signal aborts the exchange until the answer starts; after that, a client gone
+      // cancels the relayed body, which ends the upstream body (./keepalive.ts).
+      const signal = request.signal;
+      let upstream: UpstreamRawResponse;
       try {
-        upstream = await deps.upstream.request(
+        upstream = await deps.upstream.send(
           {
             url: brain.upstreamUrl,
             connectTimeoutMs: brain.connectTimeoutMs,
@@ -168,28 +132,36 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
             method,
             headers: upstreamRequestHeaders(request.headers, brain.upstreamHeaders, EXTRA_UPSTREAM_HEADERS),
             body: body?.bytes ?? null,
-            signal: controller.signal,
+            signal,
           },
         );
       } catch (err) {
-        clientSignal.removeEventListener('abort', onClientGone);
-        if (controller.signal.aborted) return new Response(null, { status: CLIENT_GONE });
+        if (signal.aborted) return new Response(null, { status: CLIENT_GONE });
         if (isGatewayError(err)) logger.warn({ brain: brain.id, code: err.code }, 'upstream request failed');
         return errorResponse(err, id);
       }
 
-      const issued = upstream.headers.get('mcp-session-id');
+      const issued = upstream.headers['mcp-session-id'];
+      const ok = upstream.status >= 200 && upstream.status < 300;
       try {
-        if (issued && upstream.ok && issued !== sessionId) await bindIssued(issued, target, body);
-        if (sessionId !== undefined && (upstream.status === 404 || (method === 'DELETE' && upstream.ok))) {
+        if (typeof issued === 'string' && ok && issued !== sessionId) await bindIssued(issued, target, body);
+        if (sessionId !== undefined && (upstream.status === 404 || (method === 'DELETE' && ok))) {
           // DELETE ended it, or the upstream no longer knows it (a client must re-initialize either way).
           await bindings.unbind(brain.id, sessionId);
         }
+        return await toClientResponse(upstream, {
+          keepAliveMs: config.keepAliveMs,
+          onStream: (end) => streams.add({ tokenId: principal.tokenId, brain: brain.id, abort: end }),
+          onStreamEnd: (how, err) => {
+            if (how === 'error') logger.debug({ brain: brain.id, err: String(err) }, 'upstream stream ended');
+          },
+        });
       } catch (err) {
-        upstream.body?.cancel().catch(() => {});
-        return errorResponse(err, id);
+        upstream.body.destroy();
+        if (signal.aborted) return new Response(null, { status: CLIENT_GONE });
+        // Reading a collected body failed: the upstream broke off mid-answer.
+        return errorResponse(isGatewayError(err) ? err : upstreamBrokeOff(err), id);
       }
-      return respond(upstream, target, abort);
     },
   };
 }
