@@ -79,6 +79,39 @@ describe('streaming', () => {
     expect(arrivals[2]!.at - arrivals[1]!.at).toBeGreaterThan(150);
   });
 
+  test('a JSON answer of unknown length streams through as it comes, unchanged', async () => {
+    let clientHasFirstHalf!: () => void;
+    const firstHalfSeen = new Promise<void>((resolve) => (clientHasFirstHalf = resolve));
+    const first = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"';
+    const second = `${'x'.repeat(1000)}"}]}}`;
+    upstream.handler = async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }); // chunked: no content-length
+      res.write(first);
+      await firstHalfSeen;
+      res.end(second);
+    };
+    const res = await post(call);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const head = await reader.read();
+    expect(decoder.decode(head.value)).toBe(first);
+    clientHasFirstHalf();
+    let text = decoder.decode(head.value, { stream: true });
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      text += decoder.decode(r.value, { stream: true });
+    expect(text).toBe(first + second);
+  });
+
+  test('a large JSON answer (over the collect limit) arrives whole and unchanged', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { pad: 'é'.repeat(300 * 1024) } });
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(big) });
+      res.end(big);
+    };
+    const res = await post(call);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(big))).toBe(true);
+  });
+
   test('a client that hangs up mid-stream aborts the upstream request', async () => {
     upstream.handler = (_req, res) => {
       sseHead(res);
