@@ -5,6 +5,10 @@
  * those sessions' upstream sessions. The store makes the reaper one-at-a-time across instances (an
  * advisory lock), so this module needs no coordination of its own. I/O through the Store and the
  * upstream client.
+ *
+ * A reaper only trusts silence it could have heard: it reaps once its own heartbeats have gone through
+ * without a gap for a whole TTL. Otherwise, after a database outage longer than the TTL, the first
+ * instance back would reap every other live instance, whose heartbeats failed for the same reason.
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayDeps } from '../http/context.js';
@@ -22,6 +26,8 @@ export interface InstanceRegistryOptions {
   /** Ends the upstream session of a reaped legacy session; must not throw. */
   endUpstream(session: SessionRecord): Promise<void>;
   bootId?: string;
+  /** Monotonic clock in ms (tests). */
+  now?: () => number;
 }
 
 export interface InstanceRegistry {
@@ -55,6 +61,10 @@ export function createInstanceRegistry(options: InstanceRegistryOptions): Instan
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let beating: Promise<ReapedInstances | undefined> | undefined;
+  const now = options.now ?? (() => performance.now());
+  /** Start of the current run of heartbeats without a failure or a gap longer than the TTL. */
+  let heardSince: number | undefined;
+  let lastHeard = Number.NEGATIVE_INFINITY;
   const cleanups = new Set<Promise<unknown>>();
 
   async function register(): Promise<void> {
@@ -83,10 +93,14 @@ export function createInstanceRegistry(options: InstanceRegistryOptions): Instan
         await register();
       }
     } catch (err) {
+      heardSince = undefined;
       logger.warn({ code: codeOf(err) }, 'instance heartbeat failed');
       return undefined;
     }
-    if (stopped) return undefined;
+    const at = now();
+    if (heardSince === undefined || at - lastHeard > options.ttlMs) heardSince = at;
+    lastHeard = at;
+    if (stopped || at - heardSince < options.ttlMs) return undefined;
     try {
       const reaped = await store.reapDeadInstances({ silentForMs: options.ttlMs, except: self.id });
       if (reaped.instances.length > 0 || reaped.sessions.length > 0) {
