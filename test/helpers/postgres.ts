@@ -12,7 +12,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -106,33 +106,98 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boo
   return true;
 }
 
-/** initdb, then pg_ctl start on a free port; answers the port. */
-async function initAndStart(o: {
+interface ClusterPaths {
   asPostgres: boolean;
   initdb: string;
   pgCtl: string;
   dir: string;
   data: string;
-}): Promise<number> {
+}
+
+/** pg_ctl start of an initialised data directory on `port`; rejects if the server does not come up. */
+function pgCtlStart(o: ClusterPaths, port: number): Promise<void> {
+  const settings = [
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${o.dir}`,
+    // Throwaway data: durability off for speed.
+    '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300',
+  ].join(' ');
+  const log = join(o.dir, 'postgres.log');
+  return runTool(o.asPostgres, [o.pgCtl, 'start', '-w', '-t', '60', '-D', o.data, '-l', log, '-o', settings]);
+}
+
+/** initdb, then pg_ctl start on a free port; answers the port. */
+async function initAndStart(o: ClusterPaths): Promise<number> {
   const initOptions = '-U postgres -A trust -E UTF8 --locale=C --no-sync'.split(' ');
   await runTool(o.asPostgres, [o.initdb, '-D', o.data, ...initOptions]);
   // A port found free can be taken before the server binds it; try a few.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const settings = [
-      `-c listen_addresses=127.0.0.1 -p ${port} -k ${o.dir}`,
-      // Throwaway data: durability off for speed.
-      '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300',
-    ].join(' ');
-    const log = join(o.dir, 'postgres.log');
-    const start = ['start', '-w', '-t', '60', '-D', o.data, '-l', log, '-o', settings];
     try {
-      await runTool(o.asPostgres, [o.pgCtl, ...start]);
+      await pgCtlStart(o, port);
       return port;
     } catch (err) {
       if (attempt === 3) throw err;
     }
   }
+}
+
+/** A cluster a test can take down and bring back (issue 5 §7: "Postgres blinks"). */
+export interface RestartableCluster extends PostgresServer {
+  /** `pg_ctl stop -m fast`: open connections are closed, new ones refused, until `resume`. */
+  pause(): Promise<void>;
+  /** Starts the same data directory again, on the same port. */
+  resume(): Promise<void>;
+}
+
+/** True when initdb and pg_ctl are on PATH (a dedicated cluster can be started). */
+export function clusterToolsAvailable(): boolean {
+  return onPath('initdb') !== undefined && onPath('pg_ctl') !== undefined;
+}
+
+/**
+ * A throwaway cluster of the test's own, apart from the run's shared server, so stopping it disturbs no
+ * other test file. Rejects when initdb/pg_ctl are missing (check `clusterToolsAvailable` first).
+ */
+export async function startRestartableCluster(): Promise<RestartableCluster> {
+  const initdb = onPath('initdb');
+  const pgCtl = onPath('pg_ctl');
+  if (!initdb || !pgCtl) throw new Error('initdb and pg_ctl are not on PATH');
+  const asPostgres = process.getuid?.() === 0;
+  const dir = await mkdtemp(join(tmpdir(), 'mcpgate-pg-blink-'));
+  if (asPostgres) {
+    const id = promisify(execFile);
+    const uid = Number((await id('id', ['-u', 'postgres'])).stdout);
+    const gid = Number((await id('id', ['-g', 'postgres'])).stdout);
+    await chown(dir, uid, gid);
+  }
+  const paths: ClusterPaths = { asPostgres, initdb, pgCtl, dir, data: join(dir, 'data') };
+  const port = await initAndStart(paths).catch(async (err) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  const pidFile = join(paths.data, 'postmaster.pid');
+  // The pid changes across restarts: read it when needed.
+  const killNow = () => {
+    try {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+    } catch {}
+  };
+  process.once('exit', killNow);
+  const stopServer = (mode: 'fast' | 'immediate') =>
+    runTool(asPostgres, [pgCtl, 'stop', '-w', '-t', '60', '-D', paths.data, '-m', mode]);
+
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    source: `dedicated cluster (port ${port}, ${dir})`,
+    pause: () => stopServer('fast'),
+    resume: () => pgCtlStart(paths, port),
+    async stop() {
+      process.off('exit', killNow);
+      if (existsSync(pidFile)) await stopServer('fast').catch(killNow);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Starts a throwaway cluster, or returns undefined when initdb/pg_ctl are not on PATH. */
