@@ -18,6 +18,9 @@ const CONNECTION_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EPIPE',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
   'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
   'CONNECTION_DESTROYED',
@@ -26,10 +29,14 @@ const CONNECTION_CODES = new Set([
 
 /**
  * SQLSTATEs meaning the server cannot serve us right now (PostgreSQL Appendix A): class 08 connection
- * exception, class 28 bad credentials, 3D000 no such database, 53300 too many connections, 57P01-57P03
- * shutdown or starting up.
+ * exception, class 28 bad credentials, class 53 insufficient resources (too many connections, out of
+ * memory, disk full), 3D000 no such database, 57P01-57P03 shutdown or starting up, 25006 read-only (a
+ * standby during a failover).
  */
-const UNAVAILABLE_SQLSTATE = /^(08|28)|^(3D000|53300|57P01|57P02|57P03)$/;
+const UNAVAILABLE_SQLSTATE = /^(08|28|53)|^(3D000|57P01|57P02|57P03|25006)$/;
+
+/** TLS failures reaching the server (Node's ERR_TLS_*, ERR_SSL_*, and certificate verification codes). */
+const TLS_CODE = /^ERR_(TLS|SSL)_|CERT/;
 
 export const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
@@ -42,7 +49,10 @@ function codeOf(err: unknown): string | undefined {
 /** True when `err` says the database could not be reached or dropped the connection. */
 export function isUnavailable(err: unknown): boolean {
   const code = codeOf(err);
-  return code !== undefined && (CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code));
+  return (
+    code !== undefined &&
+    (CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code) || TLS_CODE.test(code))
+  );
 }
 
 export function storeUnavailable(cause: unknown): GatewayError {
