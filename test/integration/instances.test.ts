@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { drainAndClose } from '../../src/sessions/drain.js';
 import { createPostgresStore } from '../../src/store/postgres.js';
 import type { NewSession, Store } from '../../src/store/types.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -97,7 +99,7 @@ describePostgres('instances: registry, heartbeat and reaper', () => {
   const deletesOf = (sessionId: string) =>
     upstream.requests.filter((r) => r.method === 'DELETE' && r.sessionId === sessionId);
 
-  it('registers a gateway with its bound URL and boot id, heartbeats, marks draining, deregisters on close', async () => {
+  it('registers a gateway with its bound URL and boot id, heartbeats, is marked draining by a drain, deregisters', async () => {
     const gateway = await startGateway();
     const row = await peer.getInstance(gateway.deps.instanceId);
     expect(row).toMatchObject({ url: gateway.url, bootId: gateway.instances!.bootId, draining: false });
@@ -105,9 +107,15 @@ describePostgres('instances: registry, heartbeat and reaper', () => {
       async () => (await peer.getInstance(gateway.deps.instanceId))!.heartbeatAt > row!.heartbeatAt,
       'a heartbeat',
     );
-    await gateway.instances!.markDraining();
-    expect(await peer.getInstance(gateway.deps.instanceId)).toMatchObject({ draining: true });
-    await gateway.close();
+    // SIGTERM's drain marks the instance draining for its peers while work is in flight, then deregisters.
+    const work = gateway.deps.lifecycle.inflight.begin();
+    const drained = drainAndClose(gateway, { timeoutMs: 5_000, logger: createLogger({ level: 'silent' }) });
+    await until(
+      async () => (await peer.getInstance(gateway.deps.instanceId))?.draining,
+      'draining on record',
+    );
+    work();
+    expect(await drained).toMatchObject({ idle: true });
     expect(await peer.getInstance(gateway.deps.instanceId)).toBeUndefined();
   });
 
