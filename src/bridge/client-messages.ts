@@ -5,7 +5,7 @@
  * 2024-11-05 allows JSON-RPC batches; Streamable HTTP upstreams since 2025-06-18 do not (protocol.md
  * §2.1), so a batch becomes one upstream POST per message and each reply reaches the client on its own.
  * A single message keeps the client's bytes for the upstream POST: parsed once to route it, never
- * re-serialized.
+ * re-serialized (the text as received is what goes upstream).
  */
 import { GatewayError } from '../errors.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
@@ -19,7 +19,7 @@ export interface ClientMessage {
   method: string | undefined;
   params: unknown;
   /** What to POST upstream. */
-  body: Uint8Array | string;
+  body: string;
 }
 
 type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
@@ -29,14 +29,15 @@ const tooLarge = (maxBytes: number) =>
 
 const invalid = () => new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
 
-async function readBounded(request: Request, maxBytes: number): Promise<Uint8Array> {
+/** The body as text, refused past `maxBytes` (declared or counted) before it is all read. */
+async function readBounded(request: Request, maxBytes: number): Promise<string> {
   const declared = request.headers.get('content-length');
   if (declared !== null && /^\d+$/.test(declared)) {
     if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
     // The HTTP parser stops at the declared length, so the fast whole-body read is bounded too.
-    return new Uint8Array(await request.arrayBuffer());
+    return request.text();
   }
-  if (!request.body) return new Uint8Array(0);
+  if (!request.body) return '';
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -50,13 +51,13 @@ async function readBounded(request: Request, maxBytes: number): Promise<Uint8Arr
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks, size);
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 const isId = (v: unknown): v is string | number =>
   typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
 
-function classify(value: unknown, body: Uint8Array | string): ClientMessage {
+function classify(value: unknown, body: string): ClientMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid();
   const m = value as Raw;
   if (m.jsonrpc !== '2.0') throw invalid();
@@ -78,14 +79,14 @@ function classify(value: unknown, body: Uint8Array | string): ClientMessage {
  * // ERR_PAYLOAD_TOO_LARGE (413), ERR_PARSE (400) or ERR_INVALID_MESSAGE (400) otherwise
  */
 export async function readClientMessages(request: Request, maxBytes: number): Promise<ClientMessage[]> {
-  const bytes = await readBounded(request, maxBytes);
+  const text = await readBounded(request, maxBytes);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw new GatewayError('ERR_PARSE', 'Parse error: Invalid JSON');
   }
-  if (!Array.isArray(parsed)) return [classify(parsed, bytes)];
+  if (!Array.isArray(parsed)) return [classify(parsed, text)];
   if (parsed.length === 0) throw invalid();
   return parsed.map((item) => classify(item, JSON.stringify(item)));
 }

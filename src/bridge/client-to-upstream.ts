@@ -61,7 +61,7 @@ export function createClientToUpstream(options: ClientToUpstreamOptions): Handle
       }
       // An answer to a server→client request of an upstream session that is gone: nobody to give it to.
       if (message.kind === 'response' && !upstream.initialized) return;
-      await upstream.ensureReady(() => options.fallbackInitParams(clientVersion));
+      if (!upstream.ready) await upstream.ensureReady(() => options.fallbackInitParams(clientVersion));
       if (message.method === 'notifications/initialized') {
         await upstream.clientInitialized(message);
         return;
@@ -79,10 +79,16 @@ export function createClientToUpstream(options: ClientToUpstreamOptions): Handle
   // Requests run concurrently, but nothing overtakes a notification: the upstream has dispatched it by the
   // time it answers 202 (SDK transport), and e.g. server-everything registers its sampling and elicitation
   // tools on `notifications/initialized`, so a tools/call sent alongside would otherwise not find them.
-  let barrier: Promise<void> = Promise.resolve();
+  // With no notification in flight a message starts at once (the hot path: no extra promise hop).
+  let barrier: Promise<void> | undefined;
   return function handleClientMessage(message, clientVersion) {
-    const run = barrier.then(() => handle(message, clientVersion));
-    if (message.kind === 'notification') barrier = run;
+    const run = barrier ? barrier.then(() => handle(message, clientVersion)) : handle(message, clientVersion);
+    if (message.kind === 'notification') {
+      barrier = run;
+      void run.finally(() => {
+        if (barrier === run) barrier = undefined;
+      });
+    }
     return run;
   };
 }

@@ -1,22 +1,23 @@
 /**
  * The upstream leg of one legacy session: a Streamable HTTP session (2025-03-26 … 2025-11-25) held on the
- * client's behalf. Does I/O through the shared UpstreamClient.
+ * client's behalf. Does I/O through the shared UpstreamClient (`send`, undici dispatch).
  *
  * - `initialize` is the client's own (its reply reaches the client) or the gateway's (the client
  *   reconnected and did not re-initialize, protocol.md §1.2; its reply is swallowed).
  * - After initialize: `Mcp-Session-Id` and `MCP-Protocol-Version` on every request (2025-06-18 §Protocol
- *   Version Header), then the standalone GET stream (405 is fine) so pushes arrive unprompted.
+ *   Version Header), then the standalone GET stream (./upstream-stream.ts) so pushes arrive unprompted.
  * - Session lost (the upstream restarted): re-initialize with the same params and retry once; the
  *   client notices nothing (DESIGN.md §2).
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { JSONRPC, type JsonRpcErrorBody } from '../mcp/jsonrpc.js';
-import { isEventStream, upstreamRequestHeaders } from '../proxy/headers.js';
+import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { UpstreamClient, UpstreamTarget } from '../proxy/upstream.js';
 import type { ClientMessage } from './client-messages.js';
-import { type Deliver, type ResumeState, relayReply, relaySseBody } from './upstream-to-client.js';
+import { isSessionLost, upstreamErrorOf } from './upstream-errors.js';
+import { runStandaloneStream } from './upstream-stream.js';
+import { type Deliver, headerOf, relayReply, textOf } from './upstream-to-client.js';
 
 export interface UpstreamInitialized {
   sessionId: string | null;
@@ -40,13 +41,15 @@ export interface UpstreamSessionOptions {
 export type ForwardOutcome = { ok: true } | { ok: false; error: JsonRpcErrorBody['error'] };
 
 export interface UpstreamSession {
-  readonly sessionId: string | null;
+  /** An initialize was sent (it may still be in flight). */
   readonly initialized: boolean;
+  /** Initialized and not being re-initialized: messages can go straight upstream. */
+  readonly ready: boolean;
   /** Forwards the client's `initialize`; the reply reaches the client. Starts a fresh upstream session. */
   initializeForClient(message: ClientMessage): Promise<void>;
   /** Initializes on the client's behalf unless already done (params from `fallback` the first time). */
   ensureReady(fallback: () => Promise<unknown>): Promise<void>;
-  /** The client's `notifications/initialized`: forwarded unless the gateway already sent one; opens the GET stream. */
+  /** The client's `notifications/initialized`: forwarded unless the gateway sent one; opens the GET stream. */
   clientInitialized(message: ClientMessage): Promise<void>;
   /** Forwards one message; for a request, resolves once its response reached the client. */
   forward(message: ClientMessage): Promise<ForwardOutcome>;
@@ -55,26 +58,12 @@ export interface UpstreamSession {
 }
 
 const DELETE_TIMEOUT_MS = 5_000;
-const MAX_STREAM_BACKOFF_MS = 30_000;
+const INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}';
 
-/**
- * Whether a failed answer means the upstream no longer knows our session. The spec says 404; the SDK's
- * own example servers and server-everything answer 400 with these texts instead (protocol.md §2.2), and
- * there is no code to switch on, so the texts are matched here and nowhere else.
- */
-const LOST_SESSION_400 = /No valid session ID|Server not initialized|Mcp-Session-Id header is required/i;
-export function isSessionLost(status: number, body: string): boolean {
-  return status === 404 || (status === 400 && LOST_SESSION_400.test(body));
-}
-
-/** The upstream's JSON-RPC error when it sent one (kept as is), else a gateway error naming the status. */
-function upstreamError(status: number, body: string): JsonRpcErrorBody['error'] {
-  try {
-    const parsed = JSON.parse(body) as Partial<JsonRpcErrorBody>;
-    if (parsed?.error && typeof parsed.error.code === 'number') return parsed.error;
-  } catch {}
-  return { code: JSONRPC.SERVER_ERROR, message: `Upstream error: HTTP ${status}` };
-}
+const versionOf = (result: unknown) => {
+  const v = (result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+  return typeof v === 'string' ? v : null;
+};
 
 export function createUpstreamSession(options: UpstreamSessionOptions): UpstreamSession {
   const { client, target, deliver, logger, signal } = options;
@@ -83,7 +72,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     accept: 'application/json, text/event-stream',
   });
   let sessionId: string | null = null;
-  let protocolVersion: string | null = null;
+  let isReady = false;
   let initParams: unknown;
   let initializedSent = false;
   let ready: Promise<void> | undefined;
@@ -91,65 +80,31 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   let stream: AbortController | undefined;
   let initCount = 0;
 
+  /** Precomputes the headers of every later request, once per initialize rather than per message. */
   const adopt = (id: string | null, version: string | null) => {
     sessionId = id;
-    protocolVersion = version;
     headers = { ...base };
     if (id !== null) headers['mcp-session-id'] = id;
     if (version !== null) headers['mcp-protocol-version'] = version;
   };
 
   const post = (body: Uint8Array | string, withSession = true) =>
-    client.request(target, { method: 'POST', headers: withSession ? headers : base, body, signal });
+    client.send(target, { method: 'POST', headers: withSession ? headers : base, body, signal });
 
-  const resume = (lastEventId: string) =>
-    client.request(target, {
-      method: 'GET',
-      headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId },
-      signal,
-    });
+  const get = (lastEventId: string | undefined, own: AbortSignal) => {
+    const h: Record<string, string> = { ...headers, accept: 'text/event-stream' };
+    if (lastEventId !== undefined) h['last-event-id'] = lastEventId;
+    return client.send(target, { method: 'GET', headers: h, signal: own });
+  };
+  const resume = (lastEventId: string) => get(lastEventId, signal);
 
   const reset = () => {
+    isReady = false;
     stream?.abort();
     stream = undefined;
     initializedSent = false;
     adopt(null, null);
   };
-
-  /** The standalone GET stream, reopened (with Last-Event-ID) whenever it ends, until the session does. */
-  async function runStream(own: AbortSignal, forSession: string | null): Promise<void> {
-    const state: ResumeState = { lastEventId: undefined, retryMs: undefined };
-    let failures = 0;
-    while (!own.aborted) {
-      try {
-        const h: Record<string, string> = { ...headers, accept: 'text/event-stream' };
-        if (state.lastEventId !== undefined) h['last-event-id'] = state.lastEventId;
-        const res = await client.request(target, { method: 'GET', headers: h, signal: own });
-        if (res.status === 405) {
-          await res.body?.cancel();
-          return; // the upstream offers no standalone stream (2025-11-25 §Listening for Messages)
-        }
-        if (res.ok && res.body && isEventStream(res.headers.get('content-type'))) {
-          failures = 0;
-          await relaySseBody(res.body, { deliver }, state);
-        } else {
-          const text = await res.text();
-          if (forSession !== null && isSessionLost(res.status, text)) {
-            void reinitialize(forSession).catch((err) =>
-              logger.warn({ code: (err as GatewayError).code }, 'upstream re-initialize failed'),
-            );
-            return;
-          }
-          failures++;
-        }
-      } catch {
-        failures++;
-      }
-      if (own.aborted) return;
-      const wait = failures === 0 ? (state.retryMs ?? 1_000) : 500 * 2 ** Math.min(failures, 6);
-      await delay(Math.min(wait, MAX_STREAM_BACKOFF_MS), undefined, { signal: own }).catch(() => {});
-    }
-  }
 
   const openStream = () => {
     stream?.abort();
@@ -157,37 +112,46 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     const own = new AbortController();
     stream = own;
     signal.addEventListener('abort', () => own.abort(), { once: true, signal: own.signal });
-    void runStream(own.signal, sessionId);
+    const forSession = sessionId;
+    void runStandaloneStream({
+      open: (lastEventId) => get(lastEventId, own.signal),
+      deliver,
+      signal: own.signal,
+      onSessionLost: () => {
+        if (forSession === null) return;
+        reinitialize(forSession).catch((err) =>
+          logger.warn({ code: (err as GatewayError).code }, 'upstream re-initialize failed'),
+        );
+      },
+    });
   };
 
   /** The gateway's own initialize + initialized: the client never sees the result. */
   async function handshake(params: unknown): Promise<void> {
     const id = `mcpgate-init-${++initCount}`;
-    const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params });
-    const res = await post(body, false);
-    if (!res.ok) {
-      await res.body?.cancel();
+    const res = await post(JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params }), false);
+    if (res.status !== 200) {
+      res.body.destroy();
       throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', `Upstream refused initialize (HTTP ${res.status})`);
     }
-    const newId = res.headers.get('mcp-session-id');
-    const seen: { result?: { protocolVersion?: unknown } } = {};
+    const seen: { result?: unknown } = {};
     await relayReply(res, {
       deliver,
       awaiting: id,
       resume,
       signal,
       onAnswer: (m) => {
-        seen.result = m.result as typeof seen.result;
+        seen.result = m.result;
         return false;
       },
     });
-    const version = seen.result?.protocolVersion;
     if (!seen.result) throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', 'Upstream initialize failed');
-    adopt(newId, typeof version === 'string' ? version : null);
+    const protocolVersion = versionOf(seen.result);
+    adopt(headerOf(res, 'mcp-session-id') ?? null, protocolVersion);
     initParams = params;
-    const note = await post('{"jsonrpc":"2.0","method":"notifications/initialized"}');
-    await note.body?.cancel();
+    await (await post(INITIALIZED)).body.bytes();
     initializedSent = true;
+    isReady = true;
     openStream();
     options.onInitialized({ sessionId, protocolVersion, params, byClient: false });
     logger.info({ protocolVersion }, 'upstream initialized by the gateway');
@@ -214,109 +178,102 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     await ensureReady(async () => initParams);
   }
 
-  const terminate = async () => {
+  async function initializeForClient(message: ClientMessage): Promise<void> {
+    if (sessionId !== null) void terminate();
+    reset();
+    let settle!: () => void;
+    ready = new Promise<void>((resolve) => (settle = resolve));
+    let ok = false;
+    try {
+      const res = await post(message.body, false);
+      if (res.status !== 200) {
+        const error = upstreamErrorOf(res.status, await textOf(res));
+        deliver(JSON.stringify({ jsonrpc: '2.0', error, id: message.id }));
+        return;
+      }
+      await relayReply(res, {
+        deliver,
+        awaiting: message.id,
+        resume,
+        signal,
+        onAnswer: (m) => {
+          if (!m.result) return true;
+          ok = true;
+          // Adopt before the client sees the result: its next message may follow at once.
+          adopt(headerOf(res, 'mcp-session-id') ?? null, versionOf(m.result));
+          initParams = message.params;
+          isReady = true;
+          options.onInitialized({
+            sessionId,
+            protocolVersion: versionOf(m.result),
+            params: message.params,
+            byClient: true,
+          });
+          return true;
+        },
+      });
+    } finally {
+      if (!ok) ready = undefined;
+      settle();
+    }
+  }
+
+  async function forward(message: ClientMessage): Promise<ForwardOutcome> {
+    for (let attempt = 0; ; attempt++) {
+      const sent = sessionId;
+      const res = await post(message.body);
+      if (res.status >= 200 && res.status < 300) {
+        if (message.kind !== 'request') {
+          await res.body.bytes();
+          return { ok: true };
+        }
+        if (await relayReply(res, { deliver, awaiting: message.id, resume, signal })) return { ok: true };
+        const error = { code: JSONRPC.SERVER_ERROR, message: 'Upstream closed the stream before responding' };
+        return { ok: false, error };
+      }
+      const text = await textOf(res);
+      if (attempt === 0 && sent !== null && isSessionLost(res.status, text)) {
+        await reinitialize(sent);
+        continue;
+      }
+      return { ok: false, error: upstreamErrorOf(res.status, text) };
+    }
+  }
+
+  async function terminate(): Promise<void> {
     stream?.abort();
     if (sessionId === null) return;
     const id = sessionId;
     sessionId = null;
     try {
-      const res = await client.request(target, {
+      const res = await client.send(target, {
         method: 'DELETE',
         headers: { ...headers, 'mcp-session-id': id },
         signal: AbortSignal.timeout(DELETE_TIMEOUT_MS),
       });
-      await res.body?.cancel();
+      await res.body.bytes();
     } catch (err) {
       logger.debug({ code: (err as GatewayError).code }, 'upstream DELETE failed');
     }
-  };
+  }
 
   return {
-    get sessionId() {
-      return sessionId;
-    },
     get initialized() {
       return ready !== undefined;
     },
-
-    async initializeForClient(message) {
-      if (sessionId !== null) void terminate();
-      reset();
-      let settle!: () => void;
-      ready = new Promise<void>((resolve) => {
-        settle = resolve;
-      });
-      try {
-        const res = await post(message.body, false);
-        if (!res.ok) {
-          ready = undefined;
-          const text = await res.text();
-          deliver(JSON.stringify({ jsonrpc: '2.0', error: upstreamError(res.status, text), id: message.id }));
-          return;
-        }
-        const newId = res.headers.get('mcp-session-id');
-        let ok = false;
-        await relayReply(res, {
-          deliver,
-          awaiting: message.id,
-          resume,
-          signal,
-          onAnswer: (m) => {
-            const result = m.result as { protocolVersion?: unknown } | undefined;
-            if (result) {
-              ok = true;
-              // Adopt before the client sees the result: its next message may follow at once.
-              adopt(newId, typeof result.protocolVersion === 'string' ? result.protocolVersion : null);
-              initParams = message.params;
-              options.onInitialized({ sessionId, protocolVersion, params: message.params, byClient: true });
-            }
-            return true;
-          },
-        });
-        if (!ok) ready = undefined;
-      } catch (err) {
-        ready = undefined;
-        throw err;
-      } finally {
-        settle();
-      }
+    get ready() {
+      return isReady;
     },
-
+    initializeForClient,
     ensureReady,
-
     async clientInitialized(message) {
       if (!initializedSent) {
         initializedSent = true;
-        const res = await post(message.body);
-        await res.body?.cancel();
+        await (await post(message.body)).body.bytes();
       }
       if (!stream) openStream();
     },
-
-    async forward(message) {
-      for (let attempt = 0; ; attempt++) {
-        const sent = sessionId;
-        const res = await post(message.body);
-        if (res.ok) {
-          if (message.kind !== 'request') {
-            await res.body?.cancel();
-            return { ok: true };
-          }
-          if (await relayReply(res, { deliver, awaiting: message.id, resume, signal })) return { ok: true };
-          return {
-            ok: false,
-            error: { code: JSONRPC.SERVER_ERROR, message: 'Upstream closed the stream before responding' },
-          };
-        }
-        const text = await res.text();
-        if (attempt === 0 && sent !== null && isSessionLost(res.status, text)) {
-          await reinitialize(sent);
-          continue;
-        }
-        return { ok: false, error: upstreamError(res.status, text) };
-      }
-    },
-
+    forward,
     terminate,
   };
 }

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import { readSseStream } from '../mcp/sse.js';
 import { isEventStream } from '../proxy/headers.js';
+import type { UpstreamRawResponse } from '../proxy/upstream.js';
 
 /** Writes one serialized JSON-RPC message onto the client's stream. */
 export type Deliver = (json: string) => void;
@@ -35,6 +36,18 @@ export interface RelayOptions {
 const MAX_RESUMES = 5;
 const DEFAULT_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 30_000;
+
+/** One response header (undici gives repeated ones as arrays; the first counts). */
+export function headerOf(res: UpstreamRawResponse, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The whole (small) body as text: error bodies, JSON replies. */
+export async function textOf(res: UpstreamRawResponse): Promise<string> {
+  const bytes = await res.body.bytes();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
 
 const isAnswer = (m: Record<string, unknown>) => m.method === undefined && ('result' in m || 'error' in m);
 
@@ -68,7 +81,7 @@ function relayOne(data: string, options: RelayOptions, parse: boolean): boolean 
 
 /** Relays an SSE body to its end; true when the awaited response came by. */
 export async function relaySseBody(
-  body: ReadableStream<Uint8Array>,
+  body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
   state: ResumeState,
 ): Promise<boolean> {
@@ -93,7 +106,7 @@ export async function relaySseBody(
 
 export interface ReplyOptions extends RelayOptions {
   /** Reopens the stream after `lastEventId` (GET + Last-Event-ID). */
-  resume(lastEventId: string): Promise<Response>;
+  resume(lastEventId: string): Promise<UpstreamRawResponse>;
   signal: AbortSignal;
 }
 
@@ -102,25 +115,25 @@ export interface ReplyOptions extends RelayOptions {
  * and the upstream gave event ids, waits `retry` and resumes with GET + Last-Event-ID (2025-11-25 polling,
  * spec2026.md §3(a)). Resolves true when the response reached the client.
  */
-export async function relayReply(res: Response, options: ReplyOptions): Promise<boolean> {
-  if (!isEventStream(res.headers.get('content-type'))) {
-    const text = await res.text();
-    if (text.trim() === '') return false;
+export async function relayReply(res: UpstreamRawResponse, options: ReplyOptions): Promise<boolean> {
+  if (!isEventStream(headerOf(res, 'content-type'))) {
+    const text = await textOf(res);
+    if (!/\S/.test(text)) return false;
     // One response object needs no parse unless someone wants to look at it.
-    const parse = options.onAnswer !== undefined || text.trimStart().startsWith('[');
+    const parse = options.onAnswer !== undefined || /^\s*\[/.test(text);
     return relayOne(text, options, parse) || !parse;
   }
   const state: ResumeState = { lastEventId: undefined, retryMs: undefined };
   let current = res;
   for (let resumes = 0; ; resumes++) {
-    if (current.body && (await relaySseBody(current.body, options, state))) return true;
+    if (await relaySseBody(current.body, options, state)) return true;
     if (options.signal.aborted || state.lastEventId === undefined || resumes >= MAX_RESUMES) return false;
     await delay(Math.min(state.retryMs ?? DEFAULT_RETRY_MS, MAX_RETRY_MS), undefined, {
       signal: options.signal,
     });
     current = await options.resume(state.lastEventId);
-    if (!current.ok || !isEventStream(current.headers.get('content-type'))) {
-      await current.body?.cancel();
+    if (current.status !== 200 || !isEventStream(headerOf(current, 'content-type'))) {
+      current.body.destroy();
       return false;
     }
   }

@@ -96,7 +96,8 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
         return jsonRpcErrorResponse((err as GatewayError).status, code, (err as GatewayError).message);
       }
       session.accept(messages, c.req.header('mcp-protocol-version'));
-      return c.body('Accepted', 202);
+      // A bare Response (no Headers object) takes @hono/node-server's cheapest write path.
+      return new Response('Accepted', { status: 202 });
     });
   };
 }

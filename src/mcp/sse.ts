@@ -14,6 +14,8 @@ export function formatSseEvent(event: { event?: string; id?: string; data: strin
   if (event.event) out += `event: ${event.event}\n`;
   if (event.id !== undefined) out += `id: ${event.id}\n`;
   if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
+  // Serialized JSON has no line breaks: one data line, no split (the relay hot path).
+  if (!/[\r\n]/.test(event.data)) return `${out}data: ${event.data}\n\n`;
   for (const line of event.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
   return `${out}\n`;
 }
@@ -29,10 +31,11 @@ export interface SseReadHandlers {
 
 /**
  * Reads an event stream to its end, calling the handlers per event. Resolves when the stream ends;
- * rejects if reading fails (including the signal aborting the underlying fetch).
+ * rejects if reading fails (including the signal aborting the underlying fetch). Takes a web stream or
+ * any async iterable of bytes (the undici dispatch body of src/proxy/dispatch.ts).
  */
 export async function readSseStream(
-  body: ReadableStream<Uint8Array>,
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   handlers: SseReadHandlers,
 ): Promise<void> {
   const parser = createParser({
@@ -40,6 +43,11 @@ export async function readSseStream(
     onRetry: handlers.onRetry,
   });
   const decoder = new TextDecoder();
+  if (!('getReader' in body)) {
+    for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+    parser.feed(decoder.decode());
+    return;
+  }
   const reader = body.getReader();
   try {
     for (;;) {

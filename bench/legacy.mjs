@@ -1,0 +1,204 @@
+// Legacy HTTP+SSE bridge benchmark (issue 4), one run, same raw client for every path:
+//   direct  — Streamable HTTP straight to the upstream (the floor)
+//   gateway — mcpgate's legacy face (built dist/), SSE stream + POST /messages
+//   naive   — SSEServerTransport piped into StreamableHTTPClientTransport per client (SDK)
+// all in front of the same minimal upstream (bench/legacy-upstream.mjs), each server in its own process.
+// Reports p50/p99 per tools/call at 1 client, throughput at 20 and 50 clients, and RSS per idle legacy
+// session at 1,000 sessions (each with its upstream GET stream open).
+//
+// Usage: npm run build && node bench/legacy.mjs [--seconds 3] [--idle 1000]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { Pool } from 'undici';
+import { openDirect, openLegacy } from './legacy-client.mjs';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+};
+const SECONDS = arg('seconds', 3);
+const IDLE = arg('idle', 1000);
+const LATENCY_CALLS = arg('calls', 3000);
+
+function child(script, args = [], nodeArgs = []) {
+  const proc = spawn(process.execPath, [...nodeArgs, new URL(script, import.meta.url).pathname, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: proc.stdout });
+  const waiters = [];
+  lines.on('line', (line) => {
+    const i = waiters.findIndex((w) => line.startsWith(w.prefix));
+    if (i !== -1) waiters.splice(i, 1)[0].resolve(line.split(' ').slice(1));
+  });
+  const next = (prefix) => new Promise((resolve) => waiters.push({ prefix, resolve }));
+  return {
+    ready: next('ready'),
+    ask: (command, prefix) => {
+      const answer = next(prefix);
+      proc.stdin.write(`${command}\n`);
+      return answer;
+    },
+    stop: async () => {
+      proc.kill('SIGTERM');
+      if (proc.exitCode === null) await once(proc, 'exit');
+    },
+  };
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const round = (n, d = 3) => Number(n.toFixed(d));
+
+async function latency(open) {
+  const pool = open.pool();
+  const session = await open(pool);
+  for (let i = 0; i < 500; i++) await session.call();
+  const samples = [];
+  for (let i = 0; i < LATENCY_CALLS; i++) samples.push(await session.call());
+  session.close();
+  await pool.close();
+  samples.sort((a, b) => a - b);
+  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) };
+}
+
+async function throughput(open, clients) {
+  const pool = open.pool(clients);
+  const sessions = await Promise.all(Array.from({ length: clients }, () => open(pool)));
+  const loop = async (session, until, counter) => {
+    while (performance.now() < until) {
+      await session.call();
+      counter.n++;
+    }
+  };
+  await Promise.all(sessions.map((s) => loop(s, performance.now() + 1000, { n: 0 })));
+  const counter = { n: 0 };
+  const start = performance.now();
+  await Promise.all(sessions.map((s) => loop(s, start + SECONDS * 1000, counter)));
+  const rps = counter.n / ((performance.now() - start) / 1000);
+  for (const s of sessions) s.close();
+  await pool.close();
+  return Math.round(rps);
+}
+
+/**
+ * RSS per idle legacy session: a fresh upstream and a fresh bridge process (so the heap the load runs
+ * grew does not hide the sessions' cost), one warm-up session, then `IDLE` sessions each with its
+ * upstream GET stream open, RSS after a full GC on both sides of the opening.
+ */
+async function idleRss(script, argsFor, openFor) {
+  const upstream = child('./legacy-upstream.mjs');
+  const [port] = await upstream.ready;
+  const server = child(script, argsFor(`http://127.0.0.1:${port}/mcp`), ['--expose-gc']);
+  const open = openFor(await server.ready);
+  const pool = open.pool(50);
+  const streams = async () => Number((await upstream.ask('streams', 'streams'))[0]);
+  const warm = await open(pool);
+  warm.close();
+  while ((await streams()) > 0) await new Promise((r) => setTimeout(r, 20));
+  const before = Number((await server.ask('rss', 'rss'))[0]);
+  const sessions = [];
+  for (let i = 0; i < IDLE; i += 50) {
+    sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(pool)))));
+  }
+  // Each bridged session holds one upstream GET stream: wait until all are open.
+  while ((await streams()) < IDLE) await new Promise((r) => setTimeout(r, 20));
+  const after = Number((await server.ask('rss', 'rss'))[0]);
+  for (const s of sessions) s.close();
+  await pool.close();
+  await server.stop();
+  await upstream.stop();
+  return { before, after, perSessionKiB: round((after - before) / IDLE / 1024, 1) };
+}
+
+const upstream = child('./legacy-upstream.mjs');
+const [upstreamPort] = await upstream.ready;
+const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
+const upstreamUrl = `${upstreamOrigin}/mcp`;
+const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc']);
+const naive = child('./legacy-naive.mjs', [upstreamUrl], ['--expose-gc']);
+const [gatewayUrl, token] = await gateway.ready;
+const [naivePort] = await naive.ready;
+const naiveOrigin = `http://127.0.0.1:${naivePort}`;
+
+const poolFor =
+  (origin) =>
+  (connections = 1) =>
+    new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+const paths = {
+  direct: Object.assign((pool) => openDirect({ path: '/mcp', pool }), { pool: poolFor(upstreamOrigin) }),
+  gateway: Object.assign(
+    (pool) => openLegacy({ origin: gatewayUrl, ssePath: '/brains/b/sse', token, pool }),
+    {
+      pool: poolFor(gatewayUrl),
+    },
+  ),
+  naive: Object.assign((pool) => openLegacy({ origin: naiveOrigin, ssePath: '/sse', pool }), {
+    pool: poolFor(naiveOrigin),
+  }),
+};
+
+const progress = (text) => process.stderr.write(`[legacy bench] ${text}\n`);
+const results = {};
+for (const [name, open] of Object.entries(paths)) {
+  results[name] = { latency: await latency(open) };
+  progress(`${name} latency ${JSON.stringify(results[name].latency)}`);
+}
+for (const clients of [20, 50]) {
+  for (const [name, open] of Object.entries(paths)) {
+    results[name][`rps${clients}`] = await throughput(open, clients);
+    progress(`${name} @${clients}: ${results[name][`rps${clients}`]} calls/s`);
+  }
+}
+await gateway.stop();
+await naive.stop();
+
+await upstream.stop();
+
+const gatewayIdle = await idleRss(
+  './legacy-gateway.mjs',
+  (url) => [url],
+  ([url, tok]) =>
+    Object.assign((pool) => openLegacy({ origin: url, ssePath: '/brains/b/sse', token: tok, pool }), {
+      pool: poolFor(url),
+    }),
+);
+progress(`gateway idle ${JSON.stringify(gatewayIdle)}`);
+const naiveIdle = await idleRss(
+  './legacy-naive.mjs',
+  (url) => [url],
+  ([port]) =>
+    Object.assign((pool) => openLegacy({ origin: `http://127.0.0.1:${port}`, ssePath: '/sse', pool }), {
+      pool: poolFor(`http://127.0.0.1:${port}`),
+    }),
+);
+progress(`naive idle ${JSON.stringify(naiveIdle)}`);
+
+const r = results;
+const added = round(r.gateway.latency.p50 - r.direct.latency.p50);
+console.log(`\n| path | p50 ms (1 client) | p99 ms | calls/s @20 | calls/s @50 | idle RSS/session |`);
+console.log('|---|---|---|---|---|---|');
+for (const name of ['direct', 'gateway', 'naive']) {
+  const idle =
+    name === 'gateway'
+      ? `${gatewayIdle.perSessionKiB} KiB`
+      : name === 'naive'
+        ? `${naiveIdle.perSessionKiB} KiB`
+        : '–';
+  console.log(
+    `| ${name} | ${r[name].latency.p50} | ${r[name].latency.p99} | ${r[name].rps20} | ${r[name].rps50} | ${idle} |`,
+  );
+}
+console.log(`\ngateway added p50 over direct: ${added} ms (target ≤ 0.3)`);
+console.log(
+  `gateway / naive throughput @20: ${round(r.gateway.rps20 / r.naive.rps20, 1)}× (target ≥ 5×); @50: ${round(r.gateway.rps50 / r.naive.rps50, 1)}×`,
+);
+console.log(
+  `gateway / direct throughput @20: ${round(r.gateway.rps20 / r.direct.rps20, 2)}; @50: ${round(r.gateway.rps50 / r.direct.rps50, 2)}`,
+);
+console.log(
+  `idle: ${IDLE} gateway sessions ${round(gatewayIdle.before / 2 ** 20, 1)} → ${round(gatewayIdle.after / 2 ** 20, 1)} MiB RSS (target ≤ 50 KiB/session)`,
+);
+console.log(
+  `idle: ${IDLE} naive sessions ${round(naiveIdle.before / 2 ** 20, 1)} → ${round(naiveIdle.after / 2 ** 20, 1)} MiB RSS`,
+);
+console.log(JSON.stringify({ results, gatewayIdle, naiveIdle, seconds: SECONDS, calls: LATENCY_CALLS }));
