@@ -4,7 +4,12 @@
  * The cache holds positive and negative answers for `ttlMs` so a burst of requests costs one lookup;
  * revocation drops the entry at once (same instance via the event bus, other instances via LISTEN/NOTIFY),
  * and expiry is checked on every use, so a cached token never outlives its `expiresAt`.
+ *
+ * While the store is unreachable, an expired cache entry is served for up to `staleMs` rather than
+ * failing every established client (issue 5: "established sessions keep serving from cache"); an
+ * uncached token still gets ERR_STORE_UNAVAILABLE (503).
  */
+import { isGatewayError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Store, TokenRecord } from '../store/types.js';
 import { hashToken } from './tokens.js';
@@ -32,6 +37,8 @@ export interface TokenAuthenticatorOptions {
   store: Store;
   bus: EventBus;
   ttlMs: number;
+  /** How long past its TTL an entry may serve while the store is down. Default 10 minutes. */
+  staleMs?: number;
   now?: () => number;
 }
 
@@ -45,6 +52,7 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
   const now = options.now ?? Date.now;
   const byHash = new Map<string, Entry>();
   const MAX_ENTRIES = 10_000;
+  const staleMs = options.staleMs ?? 600_000;
 
   options.bus.subscribe((event) => {
     if (event.type === 'resync') byHash.clear();
@@ -56,7 +64,15 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
   async function lookup(hash: string): Promise<TokenRecord | undefined> {
     const cached = byHash.get(hash);
     if (cached && now() - cached.fetchedAt < ttlMs) return cached.record;
-    const record = await store.findTokenByHash(hash);
+    let record: TokenRecord | undefined;
+    try {
+      record = await store.findTokenByHash(hash);
+    } catch (err) {
+      const usable = cached && now() - cached.fetchedAt < ttlMs + staleMs;
+      if (usable && isGatewayError(err, 'ERR_STORE_UNAVAILABLE')) return cached.record;
+      throw err;
+    }
+    byHash.delete(hash);
     if (byHash.size >= MAX_ENTRIES) byHash.delete(byHash.keys().next().value as string);
     byHash.set(hash, { record, fetchedAt: now() });
     return record;
