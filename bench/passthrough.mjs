@@ -1,0 +1,158 @@
+// Pass-through benchmark (issue 3): one tools/call per request through (a) nothing — the upstream
+// directly, (b) a bare nginx hop, (c) the gateway built in dist/ — in one run, same client, same upstream.
+// Reports p50/p99 at 1 client and throughput at 20 and 50 concurrent clients, as a Markdown table.
+//
+//   npm run build && node bench/passthrough.mjs [--seconds 4]
+//
+// Every server is a child process on 127.0.0.1, stopped by pid at the end.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuSeconds, withChildren } from './cpu.mjs';
+import { drive } from './load.mjs';
+import { startNginx, waitForPort } from './nginx.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const secondsArg = process.argv.indexOf('--seconds');
+const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 4;
+const ADMIN = 'bench-admin-token-0123456789';
+const children = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startChild(args, env, port) {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  await waitForPort(port, () => child.exitCode !== null && new Error(`${args[0]} exited: ${stderr}`));
+  return child;
+}
+
+async function admin(base, method, path, body) {
+  const res = await fetch(`${base}/admin/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function main() {
+  const upstreamPort = await freePort();
+  const upstream = await startChild(['bench/upstream.mjs', String(upstreamPort)], {}, upstreamPort);
+  const direct = `http://127.0.0.1:${upstreamPort}/mcp`;
+
+  const gatewayPort = await freePort();
+  const gatewayEnv = {
+    PORT: String(gatewayPort),
+    HOST: '127.0.0.1',
+    MCPGATE_ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: 'warn',
+  };
+  delete process.env.DATABASE_URL;
+  const gateway = await startChild(
+    [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'dist/cli.js', 'serve'],
+    gatewayEnv,
+    gatewayPort,
+  );
+  const gatewayBase = `http://127.0.0.1:${gatewayPort}`;
+  await admin(gatewayBase, 'POST', '/orgs', { slug: 'bench' });
+  await admin(gatewayBase, 'POST', '/orgs/bench/brains', {
+    id: 'bench',
+    upstreamUrl: direct,
+    upstreamHeaders: { 'x-upstream-key': 'bench-secret' },
+  });
+  const { token } = await admin(gatewayBase, 'POST', '/orgs/bench/tokens', {});
+
+  const nginx = await startNginx({ port: await freePort(), upstreamPort });
+  // The hop's own processes, whose CPU per request is reported next to the timings.
+  const targets = [
+    ['direct', direct, []],
+    ...(nginx ? [['nginx hop', nginx.url, withChildren(nginx.pid)]] : []),
+    ['mcpgate', `${gatewayBase}/brains/bench/mcp`, [gateway.pid]],
+  ];
+
+  // CPU per request of the hop, the upstream and this load client, over the measured window only.
+  const measure = async (url, hop, clients) => {
+    const cpu = {};
+    const onMeasure = () => {
+      const before = {
+        hop: cpuSeconds(hop),
+        upstream: cpuSeconds([upstream.pid]),
+        client: process.cpuUsage(),
+      };
+      return (requests) => {
+        const per = (seconds) =>
+          seconds === undefined || Number.isNaN(seconds) ? undefined : (seconds * 1e6) / requests;
+        const client = process.cpuUsage(before.client);
+        cpu.hop = hop.length ? per(cpuSeconds(hop) - before.hop) : 0;
+        cpu.upstream = per(cpuSeconds([upstream.pid]) - before.upstream);
+        cpu.client = per((client.user + client.system) / 1e6);
+      };
+    };
+    const result = await drive({ url, token, clients, seconds: SECONDS, onMeasure });
+    return { ...result, cpu };
+  };
+
+  const results = {};
+  for (const [name, url, hop] of targets) {
+    const one = await measure(url, hop, 1);
+    const c20 = await measure(url, hop, 20);
+    const c50 = await measure(url, hop, 50);
+    results[name] = { one, c20, c50 };
+    process.stderr.write(`${name}: done\n`);
+  }
+  await nginx?.stop();
+
+  const base = results.direct;
+  const ms = (v) => v.toFixed(3);
+  const us = (v) => (v === undefined ? 'n/a' : String(Math.round(v)));
+  const rows = [
+    '| target | p50 1 client (ms) | p99 1 client (ms) | added p50 (ms) | req/s @20 | × direct @20 | req/s @50 | × direct @50 | p50 @50 (ms) | hop CPU µs/req @20 |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [name] of targets) {
+    const r = results[name];
+    rows.push(
+      `| ${name} | ${ms(r.one.p50)} | ${ms(r.one.p99)} | ${name === 'direct' ? '—' : ms(r.one.p50 - base.one.p50)} | ` +
+        `${Math.round(r.c20.rps)} | ${(r.c20.rps / base.c20.rps).toFixed(2)} | ${Math.round(r.c50.rps)} | ` +
+        `${(r.c50.rps / base.c50.rps).toFixed(2)} | ${ms(r.c50.p50)} | ${us(r.c20.cpu.hop)} |`,
+    );
+  }
+  const machine = `node ${process.version}, ${availableParallelism()} CPUs (nproc), ${SECONDS} s per measurement after 1 s warm-up`;
+  const cpu = results.direct.c20.cpu;
+  process.stdout.write(`${machine}\n\n${rows.join('\n')}\n`);
+  process.stdout.write(
+    `\nCPU per request @20 clients (µs): upstream ${us(cpu.upstream)}, load client ${us(cpu.client)} (direct run).\n`,
+  );
+  if (!nginx) process.stdout.write('\nnginx not installed: the nginx hop was skipped.\n');
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+}
