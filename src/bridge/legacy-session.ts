@@ -24,7 +24,7 @@ export interface LegacySession extends LiveSession {
 }
 
 export interface OpenLegacySessionOptions {
-  deps: Pick<GatewayDeps, 'store' | 'logger' | 'upstream' | 'instanceId' | 'sessions'>;
+  deps: Pick<GatewayDeps, 'store' | 'logger' | 'upstream' | 'instanceId' | 'sessions' | 'lifecycle'>;
   principal: Principal;
   brain: ResolvedBrain;
   res: ServerResponse;
@@ -114,7 +114,9 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     tokenId: principal.tokenId,
     accept(messages, clientVersion) {
       active = true;
-      for (const message of messages) void handle(message, clientVersion);
+      // Answered 202 already, finished on the stream later: a drain waits for it (src/http/inflight.ts).
+      for (const message of messages)
+        void handle(message, clientVersion).finally(deps.lifecycle.inflight.begin());
     },
     push(message) {
       return stream.write(formatSseEvent({ event: 'message', data: message }));
