@@ -53,6 +53,9 @@ export const upstreamUrlSchema = z
 
 const timeoutSchema = z.number().int().min(1).max(3_600_000).nullable();
 
+/** What the gateway speaks upstream (issue 6): `auto` probes, `2025` / `2026` pin (src/era/probe.ts). */
+const eraSchema = z.enum(['auto', '2025', '2026']);
+
 export const createOrgSchema = z.strictObject({
   slug: slugSchema,
   name: z.string().min(1).max(200).optional(),
@@ -64,6 +67,7 @@ export const createBrainSchema = z.strictObject({
   upstreamHeaders: upstreamHeadersSchema.optional(),
   connectTimeoutMs: timeoutSchema.optional(),
   firstByteTimeoutMs: timeoutSchema.optional(),
+  era: eraSchema.optional(),
 });
 
 export const patchBrainSchema = z
@@ -72,6 +76,7 @@ export const patchBrainSchema = z
     upstreamHeaders: upstreamHeadersSchema.nullable().optional(),
     connectTimeoutMs: timeoutSchema.optional(),
     firstByteTimeoutMs: timeoutSchema.optional(),
+    era: eraSchema.optional(),
   })
   .refine((p) => Object.keys(p).length > 0, 'expected at least one field to change');
 

@@ -34,6 +34,7 @@ export function brainView(brain: Brain) {
     upstreamHeaderNames: brain.upstreamHeaderNames,
     connectTimeoutMs: brain.connectTimeoutMs,
     firstByteTimeoutMs: brain.firstByteTimeoutMs,
+    era: brain.era,
     createdAt: brain.createdAt.toISOString(),
     updatedAt: brain.updatedAt.toISOString(),
   };
@@ -166,6 +167,7 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
       upstreamHeaderNames: Object.keys(body.upstreamHeaders ?? {}),
       connectTimeoutMs: body.connectTimeoutMs ?? null,
       firstByteTimeoutMs: body.firstByteTimeoutMs ?? null,
+      era: body.era,
     });
     await bus.publish({ type: 'brain.changed', brainId: brain.id });
     deps.logger.info({ org, brain: brain.id }, 'brain created');
@@ -193,6 +195,7 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
       upstreamUrl: body.upstreamUrl,
       connectTimeoutMs: body.connectTimeoutMs,
       firstByteTimeoutMs: body.firstByteTimeoutMs,
+      era: body.era,
       ...headers,
     });
     if (!brain) throw new GatewayError('ERR_NOT_FOUND', 'brain not found');

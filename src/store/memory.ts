@@ -31,6 +31,7 @@ const BRAIN_PATCH_KEYS = [
   'upstreamHeaderNames',
   'connectTimeoutMs',
   'firstByteTimeoutMs',
+  'era',
 ] as const satisfies ReadonlyArray<keyof BrainPatch>;
 const SESSION_PATCH_KEYS = [
   'upstreamSessionId',
@@ -101,6 +102,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         upstreamHeaderNames: [...input.upstreamHeaderNames],
         connectTimeoutMs: input.connectTimeoutMs ?? null,
         firstByteTimeoutMs: input.firstByteTimeoutMs ?? null,
+        era: input.era ?? 'auto',
         createdAt: at,
         updatedAt: at,
       };

@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import { guard, storeUnavailable, withDeadline } from './postgres-errors.js';
 import { createInstanceQueries } from './postgres-instances.js';
 import { createSessionQueries } from './postgres-sessions.js';
-import type { Brain, BrainPatch, NewBrain, NewToken, Org, Store, TokenRecord } from './types.js';
+import type { Brain, BrainEra, BrainPatch, NewBrain, NewToken, Org, Store, TokenRecord } from './types.js';
 
 export type PostgresStoreOptions = (
   | {
@@ -69,6 +69,7 @@ interface BrainRow {
   upstream_header_names: string[];
   connect_timeout_ms: number | null;
   first_byte_timeout_ms: number | null;
+  era: BrainEra;
   created_at: Date;
   updated_at: Date;
 }
@@ -94,6 +95,7 @@ const toBrain = (r: BrainRow): Brain => ({
   upstreamHeaderNames: r.upstream_header_names,
   connectTimeoutMs: r.connect_timeout_ms,
   firstByteTimeoutMs: r.first_byte_timeout_ms,
+  era: r.era,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -171,10 +173,10 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           // duplicate id is considered, the order the memory store checks in.
           const [row] = await sql<BrainRow[]>`
             insert into brains (id, org, upstream_url, upstream_headers_enc, upstream_header_names,
-                                connect_timeout_ms, first_byte_timeout_ms)
+                                connect_timeout_ms, first_byte_timeout_ms, era)
             select ${input.id}, slug, ${input.upstreamUrl}, ${input.upstreamHeadersEnc}::text,
                    ${input.upstreamHeaderNames}::text[], ${input.connectTimeoutMs ?? null}::integer,
-                   ${input.firstByteTimeoutMs ?? null}::integer
+                   ${input.firstByteTimeoutMs ?? null}::integer, ${input.era ?? 'auto'}
               from orgs where slug = ${input.org}
             returning *`;
           if (!row) throw orgNotFound(input.org);
@@ -212,6 +214,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           sets.push(sql`connect_timeout_ms = ${patch.connectTimeoutMs}`);
         if (patch.firstByteTimeoutMs !== undefined)
           sets.push(sql`first_byte_timeout_ms = ${patch.firstByteTimeoutMs}`);
+        if (patch.era !== undefined) sets.push(sql`era = ${patch.era}`);
         const assignments = sets.reduce((list, set) => sql`${list}, ${set}`);
         const [row] = await sql<BrainRow[]>`update brains set ${assignments} where id = ${id} returning *`;
         return row && toBrain(row);

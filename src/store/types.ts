@@ -15,6 +15,12 @@ export interface Org {
   createdAt: Date;
 }
 
+/**
+ * What the gateway speaks to a brain's upstream (issue 6): `auto` probes it, `2025` (initialize and
+ * sessions, 2025-03-26 … 2025-11-25) and `2026` (stateless 2026-07-28) pin it. See src/era/probe.ts.
+ */
+export type BrainEra = 'auto' | '2025' | '2026';
+
 export interface Brain {
   id: string;
   org: string;
@@ -25,6 +31,7 @@ export interface Brain {
   upstreamHeaderNames: string[];
   connectTimeoutMs: number | null;
   firstByteTimeoutMs: number | null;
+  era: BrainEra;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -37,12 +44,19 @@ export interface NewBrain {
   upstreamHeaderNames: string[];
   connectTimeoutMs?: number | null;
   firstByteTimeoutMs?: number | null;
+  /** Default `auto`. */
+  era?: BrainEra;
 }
 
 export type BrainPatch = Partial<
   Pick<
     NewBrain,
-    'upstreamUrl' | 'upstreamHeadersEnc' | 'upstreamHeaderNames' | 'connectTimeoutMs' | 'firstByteTimeoutMs'
+    | 'upstreamUrl'
+    | 'upstreamHeadersEnc'
+    | 'upstreamHeaderNames'
+    | 'connectTimeoutMs'
+    | 'firstByteTimeoutMs'
+    | 'era'
   >
 >;
 
@@ -61,7 +75,11 @@ export interface TokenRecord {
 
 export type NewToken = Pick<TokenRecord, 'id' | 'org' | 'name' | 'hash' | 'brains' | 'expiresAt'>;
 
-export type SessionKind = 'passthrough' | 'legacy';
+/**
+ * `translated`: a session the gateway itself holds for a 2025-era Streamable HTTP client of a 2026-only
+ * upstream (issue 6); its `initParams` is the gateway's record of the client's side (src/era/state.ts).
+ */
+export type SessionKind = 'passthrough' | 'legacy' | 'translated';
 
 export interface SessionRecord {
   /** Session id as the client sees it (legacy: the gateway's sessionId; pass-through: the upstream's Mcp-Session-Id). */

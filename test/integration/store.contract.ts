@@ -110,6 +110,7 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
           upstreamHeaderNames: [],
           connectTimeoutMs: null,
           firstByteTimeoutMs: null,
+          era: 'auto',
           createdAt: expect.any(Date),
           updatedAt: expect.any(Date),
         });
@@ -125,6 +126,7 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
           upstreamHeaderNames: ['Authorization', 'X-Api-Key'],
           connectTimeoutMs: 1500,
           firstByteTimeoutMs: 60_000,
+          era: '2026',
         });
         const brain = await store.createBrain(input);
         expect(brain).toMatchObject({ ...input });
@@ -209,6 +211,20 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
           connectTimeoutMs: 5,
           firstByteTimeoutMs: 6,
         });
+      });
+
+      it('pins and unpins the era (issue 6); other fields stay', async () => {
+        await seed();
+        const before = await store.getBrain('b1');
+        expect(before?.era).toBe('auto');
+        expect(await store.updateBrain('b1', { era: '2025' })).toEqual({
+          ...before,
+          era: '2025',
+          updatedAt: expect.any(Date),
+        });
+        expect((await store.updateBrain('b1', { connectTimeoutMs: 7 }))?.era).toBe('2025');
+        expect((await store.updateBrain('b1', { era: 'auto' }))?.era).toBe('auto');
+        expect((await store.listBrains('acme')).map((b) => b.era)).toEqual(['auto', 'auto']);
       });
 
       it('an empty patch still answers the brain; a missing brain answers undefined', async () => {
@@ -416,6 +432,28 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
         expect(await store.deleteSession('b1', 's1')).toBe(false);
         expect(await store.getSession('b1', 's1')).toBeUndefined();
         expect(await store.getSession('b2', 's1')).toBeDefined();
+      });
+
+      it('holds translated sessions (issue 6) with their state, and lists them by kind', async () => {
+        await seed();
+        const state = {
+          initialize: { protocolVersion: '2025-11-25' },
+          logLevel: 'debug',
+          subscriptions: ['a://b'],
+        };
+        const input = sessionInput('t-1', {
+          kind: 'translated',
+          protocolVersion: '2025-11-25',
+          initParams: state,
+        });
+        expect(await store.putSession(input)).toMatchObject(input);
+        await store.putSession(sessionInput('s2', { kind: 'passthrough' }));
+        await store.updateSession('b1', 't-1', { initParams: { ...state, logLevel: 'error' } });
+        expect((await store.getSession('b1', 't-1'))?.initParams).toEqual({ ...state, logLevel: 'error' });
+        expect((await store.listSessions({ kind: 'translated' })).map((s) => s.id)).toEqual(['t-1']);
+        // Not tied to an instance: an instance going away leaves it, as a pass-through session.
+        expect(await store.deleteInstance('inst-a')).toEqual([]);
+        expect(await store.getSession('b1', 't-1')).toBeDefined();
       });
 
       it('lists sessions oldest first, filtered by org, brain, kind and owner', async () => {
