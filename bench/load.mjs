@@ -25,7 +25,8 @@ async function once(pool, path, token, id) {
   if (statusCode !== 200) throw new Error(`unexpected status ${statusCode} from ${path}`);
 }
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+export const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 /**
  * `clients` concurrent loops, each one request at a time over its own keep-alive connection, for
@@ -60,6 +61,7 @@ export async function drive({ url, token, clients, seconds, warmupSeconds = 1, o
       rps: samples.length / elapsed,
       p50: percentile(samples, 50),
       p99: percentile(samples, 99),
+      samples,
     };
   } finally {
     await pool.close();

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, withChildren } from './cpu.mjs';
-import { drive } from './load.mjs';
+import { drive, percentile } from './load.mjs';
 import { startNginx, waitForPort } from './nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,15 +80,27 @@ async function main() {
     upstreamUrl: direct,
     upstreamHeaders: { 'x-upstream-key': 'bench-secret' },
   });
+  await admin(gatewayBase, 'POST', '/orgs/bench/brains', {
+    id: 'bench-sse',
+    upstreamUrl: `${direct}?sse`,
+    upstreamHeaders: { 'x-upstream-key': 'bench-secret' },
+  });
   const { token } = await admin(gatewayBase, 'POST', '/orgs/bench/tokens', {});
 
   const nginx = await startNginx({ port: await freePort(), upstreamPort });
-  // The hop's own processes, whose CPU per request is reported next to the timings.
-  const targets = [
+  // The hop's own processes, whose CPU per request is reported next to the timings. Each hop is driven
+  // twice: the upstream answering JSON, and answering with a one-event SSE stream (the SDK default).
+  const hops = [
     ['direct', direct, []],
     ...(nginx ? [['nginx hop', nginx.url, withChildren(nginx.pid)]] : []),
-    ['mcpgate', `${gatewayBase}/brains/bench/mcp`, [gateway.pid]],
   ];
+  const targets = [
+    ...hops.map(([name, url, pids]) => [name, url, pids, 'JSON']),
+    ['mcpgate', `${gatewayBase}/brains/bench/mcp`, [gateway.pid], 'JSON'],
+    ...hops.map(([name, url, pids]) => [name, `${url}?sse`, pids, 'SSE']),
+    ['mcpgate', `${gatewayBase}/brains/bench-sse/mcp`, [gateway.pid], 'SSE'],
+  ];
+  const key = (name, shape) => `${name} (${shape})`;
 
   // CPU per request of the hop, the upstream and this load client, over the measured window only.
   const measure = async (url, hop, clients) => {
@@ -112,33 +124,47 @@ async function main() {
     return { ...result, cpu };
   };
 
+  // Single-client latency drifts with the machine (CPU frequency, neighbours), so the targets take
+  // turns in short rounds and each one's samples are pooled, rather than each measured in one block.
+  const ROUNDS = 4;
+  const pooled = Object.fromEntries(targets.map(([name, , , shape]) => [key(name, shape), []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, url, , shape] of targets) {
+      const seconds = SECONDS / ROUNDS;
+      const r = await drive({ url, token, clients: 1, seconds, warmupSeconds: round ? 0.2 : 1 });
+      pooled[key(name, shape)].push(...r.samples);
+    }
+  }
   const results = {};
-  for (const [name, url, hop] of targets) {
-    const one = await measure(url, hop, 1);
+  for (const [name, url, hop, shape] of targets) {
+    const samples = pooled[key(name, shape)].sort((a, b) => a - b);
+    const one = { p50: percentile(samples, 50), p99: percentile(samples, 99) };
     const c20 = await measure(url, hop, 20);
     const c50 = await measure(url, hop, 50);
-    results[name] = { one, c20, c50 };
-    process.stderr.write(`${name}: done\n`);
+    results[key(name, shape)] = { one, c20, c50 };
+    process.stderr.write(`${key(name, shape)}: done\n`);
   }
   await nginx?.stop();
 
-  const base = results.direct;
   const ms = (v) => v.toFixed(3);
   const us = (v) => (v === undefined ? 'n/a' : String(Math.round(v)));
   const rows = [
-    '| target | p50 1 client (ms) | p99 1 client (ms) | added p50 (ms) | req/s @20 | × direct @20 | req/s @50 | × direct @50 | p50 @50 (ms) | hop CPU µs/req @20 |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| upstream answers | target | p50 1 client (ms) | p99 1 client (ms) | added p50 (ms) | req/s @20 | × direct @20 | req/s @50 | × direct @50 | p50 @50 (ms) | hop CPU µs/req @20 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const [name] of targets) {
-    const r = results[name];
+  for (const [name, , , shape] of targets) {
+    const r = results[key(name, shape)];
+    const base = results[key('direct', shape)];
     rows.push(
-      `| ${name} | ${ms(r.one.p50)} | ${ms(r.one.p99)} | ${name === 'direct' ? '—' : ms(r.one.p50 - base.one.p50)} | ` +
+      `| ${shape} | ${name} | ${ms(r.one.p50)} | ${ms(r.one.p99)} | ${name === 'direct' ? '—' : ms(r.one.p50 - base.one.p50)} | ` +
         `${Math.round(r.c20.rps)} | ${(r.c20.rps / base.c20.rps).toFixed(2)} | ${Math.round(r.c50.rps)} | ` +
         `${(r.c50.rps / base.c50.rps).toFixed(2)} | ${ms(r.c50.p50)} | ${us(r.c20.cpu.hop)} |`,
     );
   }
-  const machine = `node ${process.version}, ${availableParallelism()} CPUs (nproc), ${SECONDS} s per measurement after 1 s warm-up`;
-  const cpu = results.direct.c20.cpu;
+  const machine =
+    `node ${process.version}, ${availableParallelism()} CPUs (nproc); 1 client: ${SECONDS} s per target in ` +
+    `${ROUNDS} interleaved rounds; 20/50 clients: ${SECONDS} s each after 1 s warm-up`;
+  const cpu = results[key('direct', 'JSON')].c20.cpu;
   process.stdout.write(`${machine}\n\n${rows.join('\n')}\n`);
   process.stdout.write(
     `\nCPU per request @20 clients (µs): upstream ${us(cpu.upstream)}, load client ${us(cpu.client)} (direct run).\n`,

@@ -1,6 +1,7 @@
 // A minimal fast MCP upstream for the benchmark: raw node:http, answers every POST (a tools/call) with a
-// small JSON-RPC result carrying the request's id, and 202 for anything without an id. Run as a child
-// process: `node bench/upstream.mjs <port>`; prints "ready" once listening on 127.0.0.1.
+// small JSON-RPC result carrying the request's id, and 202 for anything without an id. With `?sse` in
+// the URL it answers the way SDK servers do by default: a request-scoped SSE stream with one `message`
+// event, then the end. Run as a child process: `node bench/upstream.mjs <port>`.
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
@@ -16,6 +17,11 @@ const server = createServer((req, res) => {
       return;
     }
     const body = `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"ok"}]}}`;
+    if (req.url?.includes('?sse')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.end(`event: message\ndata: ${body}\n\n`);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });

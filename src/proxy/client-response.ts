@@ -4,7 +4,8 @@
  *
  * Three shapes (2025-11-25 transports §Sending Messages: a POST answer is JSON or SSE; 202 has no body):
  * - no body (202, 204, `content-length: 0`): the status and headers alone;
- * - SSE: relayed event by event with keep-alives (./keepalive.ts), never collected;
+ * - SSE: relayed event by event with keep-alives (./keepalive.ts), never waited for — only a stream
+ *   that had already ended when its head arrived goes out in one piece;
  * - anything else: a body that declares a small length is read whole first — it is one JSON-RPC message
  *   the client cannot use before its last byte anyway, and a byte array lets @hono/node-server write it
  *   in one go instead of through a WHATWG stream per response (most of the hop's cost, see bench/);
@@ -50,6 +51,12 @@ export async function toClientResponse(
     for (const [name, value] of Object.entries(SSE_RESPONSE_HEADERS)) {
       if (name !== 'content-type') headers[name] = value;
     }
+    // A request-scoped stream that already ended (one event and the end, in the packet that carried the
+    // head: the usual tools/call answer) has nothing left to stream; sending what arrived is no delay.
+    if (body.complete) return new Response(await body.bytes(), { status, headers });
+    // Chunked from the first byte: @hono/node-server otherwise probes the first reads of a streamed body
+    // (with a timer) to compute a content-length, which a live stream never has.
+    headers['transfer-encoding'] = 'chunked';
     const unregister = options.onStream((reason) => body.destroy(new Error(reason)));
     const relayed = relaySse(body, {
       keepAliveMs: options.keepAliveMs,
@@ -63,5 +70,6 @@ export async function toClientResponse(
   if (length <= COLLECT_MAX_BYTES) {
     return new Response(await body.bytes(), { status, headers });
   }
+  headers['transfer-encoding'] = 'chunked';
   return new Response(relayBytes(body), { status, headers });
 }

@@ -64,6 +64,11 @@ export class UpstreamBody implements AsyncIterable<Uint8Array> {
     this.collector?.();
   }
 
+  /** True once the whole body has arrived intact: nothing is left to wait for. */
+  get complete(): boolean {
+    return this.ended && this.failure === undefined;
+  }
+
   /** The whole body once it has arrived; rejects if the exchange fails first. */
   async bytes(): Promise<Uint8Array> {
     if (!this.ended) await new Promise<void>((resolve) => (this.collector = resolve));
