@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../auth/authenticator.js';
 import { generateSessionId } from '../auth/tokens.js';
+import { selectBridgeLeg } from '../era/leg-switch.js';
 import type { GatewayDeps } from '../http/context.js';
 import { formatSseEvent, KEEPALIVE_COMMENT } from '../mcp/sse.js';
 import type { LiveSession } from '../sessions/registry.js';
@@ -16,7 +17,7 @@ import type { ResolvedBrain } from '../store/brain-cache.js';
 import type { ClientMessage } from './client-messages.js';
 import { type ClientStreamEnd, openClientStream } from './client-stream.js';
 import { createClientToUpstream, defaultInitParams } from './client-to-upstream.js';
-import { createUpstreamSession } from './upstream-session.js';
+import { createUpstreamSession, type UpstreamInitialized } from './upstream-session.js';
 
 export interface LegacySession extends LiveSession {
   /** Takes the messages of one accepted POST; replies arrive on the client's stream. */
@@ -24,7 +25,7 @@ export interface LegacySession extends LiveSession {
 }
 
 export interface OpenLegacySessionOptions {
-  deps: Pick<GatewayDeps, 'store' | 'logger' | 'upstream' | 'instanceId' | 'sessions' | 'lifecycle'>;
+  deps: Pick<GatewayDeps, 'store' | 'logger' | 'upstream' | 'instanceId' | 'sessions' | 'lifecycle' | 'bus'>;
   principal: Principal;
   brain: ResolvedBrain;
   res: ServerResponse;
@@ -71,6 +72,22 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     stream.write(formatSseEvent({ event: 'message', data: json }));
   };
 
+  function recordInitialized(info: UpstreamInitialized) {
+    const persist = async () => {
+      await store.updateSession(brain.id, id, {
+        upstreamSessionId: info.sessionId,
+        protocolVersion: info.protocolVersion,
+        initParams: info.params,
+      });
+      if (info.byClient) await store.setLastInitParams(principal.tokenId, brain.id, info.params);
+    };
+    persist().catch((err) => logger.warn({ code: err?.code }, 'could not record the session'));
+  }
+  const fallbackInitParams = async (clientVersion: string | undefined) => {
+    const last = await store.getLastInitParams(principal.tokenId, brain.id).catch(() => undefined);
+    return last ?? defaultInitParams(clientVersion);
+  };
+
   const upstream = createUpstreamSession({
     client: deps.upstream,
     target: {
@@ -82,17 +99,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     deliver,
     logger,
     signal: abort.signal,
-    onInitialized(info) {
-      const persist = async () => {
-        await store.updateSession(brain.id, id, {
-          upstreamSessionId: info.sessionId,
-          protocolVersion: info.protocolVersion,
-          initParams: info.params,
-        });
-        if (info.byClient) await store.setLastInitParams(principal.tokenId, brain.id, info.params);
-      };
-      persist().catch((err) => logger.warn({ code: err?.code }, 'could not record the session'));
-    },
+    onInitialized: recordInitialized,
   });
 
   const handle = createClientToUpstream({
@@ -100,10 +107,14 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     deliver,
     logger,
     signal: abort.signal,
-    async fallbackInitParams(clientVersion) {
-      const last = await store.getLastInitParams(principal.tokenId, brain.id).catch(() => undefined);
-      return last ?? defaultInitParams(clientVersion);
-    },
+    fallbackInitParams,
+  });
+  // The brain's era picks the leg: this 2025 one, or translation to a 2026-07-28 upstream (issue 6).
+  const leg = selectBridgeLeg({
+    deps,
+    brain,
+    legacy: { handle, terminate: () => upstream.terminate() },
+    modern: { deliver, logger, signal: abort.signal, fallbackInitParams, onInitialized: recordInitialized },
   });
 
   const session: LegacySession = {
@@ -116,7 +127,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
       active = true;
       // Answered 202 already, finished on the stream later: a drain waits for it (src/http/inflight.ts).
       for (const message of messages)
-        void handle(message, clientVersion).finally(deps.lifecycle.inflight.begin());
+        void leg.handle(message, clientVersion).finally(deps.lifecycle.inflight.begin());
     },
     push(message) {
       return stream.write(formatSseEvent({ event: 'message', data: message }));
@@ -133,7 +144,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
         options.onClosed(session);
         stream.end();
         abort.abort();
-        await upstream.terminate();
+        await leg.terminate();
         await store.deleteSession(brain.id, id).catch(() => {});
         logger.info({ reason }, 'legacy session closed');
       })();
