@@ -16,6 +16,8 @@ const FORWARD_REQUEST = new Set([
   'last-event-id',
 ]);
 const FORWARD_REQUEST_PREFIX = 'mcp-param-';
+/** `Mcp-Param-*` exists from this revision on (spec2026.md §1.2): older requests are not scanned for it. */
+const PARAM_HEADERS_SINCE = '2026-07-28';
 
 const RETURN_RESPONSE = new Set([
   'content-type',
@@ -56,9 +58,18 @@ export function upstreamRequestHeaders(
   extra: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  client.forEach((value, name) => {
-    if (FORWARD_REQUEST.has(name) || name.startsWith(FORWARD_REQUEST_PREFIX)) out[name] = value;
-  });
+  // Named lookups first: @hono/node-server answers `get` straight from the raw request, while `forEach`
+  // makes it build a full Headers object — most of this function's cost on the pass-through's hot path.
+  for (const name of FORWARD_REQUEST) {
+    const value = client.get(name);
+    if (value !== null) out[name] = value;
+  }
+  const version = out['mcp-protocol-version'];
+  if (version !== undefined && version >= PARAM_HEADERS_SINCE) {
+    client.forEach((value, name) => {
+      if (name.startsWith(FORWARD_REQUEST_PREFIX)) out[name] = value;
+    });
+  }
   for (const [name, value] of Object.entries(extra)) out[name.toLowerCase()] = value;
   for (const [name, value] of Object.entries(brainHeaders)) out[name.toLowerCase()] = value;
   return out;

@@ -102,7 +102,7 @@ describe.each(storeFactories())('pass-through wire rules ($name store)', ({ skip
       const res = await send({
         body: '{"jsonrpc":"2.0","id":1,"method":"stream"}',
         headers: {
-          'mcp-protocol-version': '2025-11-25',
+          'mcp-protocol-version': '2026-07-28',
           'mcp-method': 'tools/call',
           'mcp-name': 'echo',
           'mcp-param-region': 'eu-west',
@@ -116,7 +116,7 @@ describe.each(storeFactories())('pass-through wire rules ($name store)', ({ skip
       expect(seen.headers).toMatchObject({
         accept: 'application/json, text/event-stream',
         'content-type': 'application/json',
-        'mcp-protocol-version': '2025-11-25',
+        'mcp-protocol-version': '2026-07-28',
         'mcp-method': 'tools/call',
         'mcp-name': 'echo',
         'mcp-param-region': 'eu-west',
