@@ -34,12 +34,20 @@ export function openClientStream(options: ClientStreamOptions): ClientStream {
   let closed = false;
   let reason: ClientStreamEnd = 'client closed';
   let backlog = 0;
-
-  res.writeHead(200, { ...SSE_RESPONSE_HEADERS, connection: 'keep-alive' });
-  res.once('close', () => {
+  const report = () => {
+    if (closed) return;
     closed = true;
     options.onClose(reason, backlog);
-  });
+  };
+
+  res.once('close', report);
+  if (res.destroyed) {
+    // The client left while the session was being set up ('close' may already have fired): report it once
+    // the caller has finished wiring up.
+    queueMicrotask(report);
+  } else {
+    res.writeHead(200, { ...SSE_RESPONSE_HEADERS, connection: 'keep-alive' });
+  }
 
   return {
     write(frame) {

@@ -6,6 +6,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createMemoryStore } from '../../src/store/memory.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { handshake, openLegacy } from '../helpers/legacy-client.js';
 import { type MiniUpstream, startMiniUpstream } from '../helpers/mini-upstream.js';
@@ -178,4 +179,38 @@ describe.each(storeFactories())('legacy session lifecycle ($name store)', ({ ski
       expect(upstream.requests.some((r) => r.method === 'DELETE' && r.sessionId === sid)).toBe(true);
     },
   );
+});
+
+describe('legacy session set-up race', () => {
+  test('a client that leaves while its session is being stored leaves nothing behind', async () => {
+    // Hold the store write until the gateway has seen the client's socket close.
+    const store = createMemoryStore();
+    const putSession = store.putSession.bind(store);
+    let entered!: () => void;
+    let release!: () => void;
+    const inPut = new Promise<void>((resolve) => (entered = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    store.putSession = async (session) => {
+      entered();
+      await gate;
+      return putSession(session);
+    };
+    const upstream = await startMiniUpstream();
+    const gateway = await startTestGateway({ store });
+    const { token } = await gateway.provision({ org: 'acme', brain: 'mini', upstreamUrl: upstream.url });
+    const url = new URL(gateway.url);
+    gateway.server.once('connection', (socket) => socket.once('close', release));
+    const socket = connect(Number(url.port), url.hostname);
+    socket.write(`GET /brains/mini/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    await inPut;
+    socket.destroy();
+    await until(
+      async () =>
+        gateway.deps.sessions.size === 0 &&
+        (await store.listSessions()).length === 0 &&
+        gateway.logs.some((l) => l.includes('legacy session closed')),
+    );
+    await gateway.close();
+    await upstream.close();
+  });
 });
