@@ -1,7 +1,8 @@
-// The benchmark's low-overhead legacy client: one raw node:http GET for the SSE stream (its own socket),
-// POSTs through a shared undici Pool, replies matched to calls by JSON-RPC id. Also the direct Streamable
-// HTTP caller used as the floor. No SDK on this side, so the cost measured is the bridge under test.
-import { request as httpRequest } from 'node:http';
+// The benchmark's low-overhead client, the same for every path: raw keep-alive TCP sockets with
+// pre-built HTTP/1.1 requests (no HTTP client library), one socket for the SSE stream and one for the
+// POSTs per client, replies matched to calls by JSON-RPC id. On a small shared machine the client's own
+// CPU competes with the servers under test; keeping it minimal keeps the comparison about them.
+import { connect } from 'node:net';
 
 const INIT = (id) =>
   `{"jsonrpc":"2.0","id":${id},"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`;
@@ -9,92 +10,149 @@ const INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}';
 const CALL = (id) =>
   `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`;
 
+async function open(origin) {
+  const { hostname, port } = new URL(origin);
+  const socket = connect(Number(port), hostname);
+  socket.setNoDelay(true);
+  socket.setEncoding('latin1');
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  return socket;
+}
+
+/** Sequential request/response over one keep-alive socket (Content-Length bodies). */
+async function openPoster(origin, headerLines) {
+  const socket = await open(origin);
+  let buffer = '';
+  let waiting;
+  socket.on('data', (chunk) => {
+    buffer += chunk;
+    const end = buffer.indexOf('\r\n\r\n');
+    if (end === -1 || !waiting) return;
+    const head = buffer.slice(0, end);
+    let body;
+    let rest;
+    if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+      // Small chunked bodies (the SDK's 202 "Accepted"): wait for the last chunk, keep the data.
+      const last = buffer.indexOf('\r\n0\r\n\r\n', end + 2);
+      if (last === -1) return;
+      body = buffer.slice(end + 4, last);
+      rest = buffer.slice(last + 7);
+    } else {
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buffer.length < end + 4 + length) return;
+      body = buffer.slice(end + 4, end + 4 + length);
+      rest = buffer.slice(end + 4 + length);
+    }
+    buffer = rest;
+    const w = waiting;
+    waiting = undefined;
+    w({ status: Number(head.slice(9, 12)), head, body });
+  });
+  return {
+    post(path, body, extra = '') {
+      return new Promise((resolve) => {
+        waiting = resolve;
+        socket.write(
+          `POST ${path} HTTP/1.1\r\nhost: bench\r\n${headerLines}${extra}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      });
+    },
+    close: () => socket.destroy(),
+  };
+}
+
 /** Opens a legacy session (GET …/sse), waits for the endpoint, and initializes it. */
-export async function openLegacy({ origin, ssePath, token, pool }) {
+export async function openLegacy({ origin, ssePath, token }) {
+  const auth = token ? `authorization: Bearer ${token}\r\n` : '';
+  const sse = await open(origin);
   const pending = new Map();
   let nextId = 1;
-  const { endpoint, req } = await new Promise((resolve, reject) => {
-    const headers = { accept: 'text/event-stream' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const req = httpRequest(`${origin}${ssePath}`, { headers, agent: false }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`GET ${ssePath} → ${res.statusCode}`));
-      res.setEncoding('utf8');
-      let buffer = '';
-      res.on('data', (chunk) => {
-        buffer += chunk;
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let event = 'message';
-          let data = '';
-          for (const line of frame.split('\n')) {
-            if (line.startsWith('event: ')) event = line.slice(7);
-            else if (line.startsWith('data: ')) data = data ? `${data}\n${line.slice(6)}` : line.slice(6);
-          }
-          if (!data) continue;
-          if (event === 'endpoint') resolve({ endpoint: data, req });
-          else {
-            const message = JSON.parse(data);
-            const done = pending.get(message.id);
-            if (done) {
-              pending.delete(message.id);
-              done(message);
-            }
-          }
-        }
-      });
-      res.on('error', () => {});
+  const endpoint = await new Promise((resolve, reject) => {
+    let raw = '';
+    let headDone = false;
+    let text = '';
+    const onFrame = (frame) => {
+      let event = 'message';
+      let data = '';
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data = data ? `${data}\n${line.slice(6)}` : line.slice(6);
+      }
+      if (!data) return;
+      if (event === 'endpoint') return resolve(data);
+      const id = JSON.parse(data).id;
+      const done = pending.get(id);
+      if (done) {
+        pending.delete(id);
+        done();
+      }
+    };
+    sse.on('data', (chunk) => {
+      raw += chunk;
+      if (!headDone) {
+        const end = raw.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        if (!raw.startsWith('HTTP/1.1 200')) return reject(new Error(raw.slice(0, raw.indexOf('\r\n'))));
+        raw = raw.slice(end + 4);
+        headDone = true;
+      }
+      // De-chunk (Transfer-Encoding: chunked), then split SSE frames on blank lines.
+      for (;;) {
+        const eol = raw.indexOf('\r\n');
+        if (eol === -1) break;
+        const size = Number.parseInt(raw.slice(0, eol), 16);
+        if (raw.length < eol + 2 + size + 2) break;
+        text += raw.slice(eol + 2, eol + 2 + size);
+        raw = raw.slice(eol + 2 + size + 2);
+      }
+      for (let end = text.indexOf('\n\n'); end !== -1; end = text.indexOf('\n\n')) {
+        onFrame(text.slice(0, end));
+        text = text.slice(end + 2);
+      }
     });
-    req.on('error', reject);
-    req.end();
+    sse.write(`GET ${ssePath} HTTP/1.1\r\nhost: bench\r\n${auth}accept: text/event-stream\r\n\r\n`);
   });
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
+  const poster = await openPoster(origin, auth);
   const post = async (body) => {
-    const { statusCode, body: rb } = await pool.request({ path: endpoint, method: 'POST', headers, body });
-    await rb.dump();
-    if (statusCode !== 202) throw new Error(`POST → ${statusCode}`);
+    const { status } = await poster.post(endpoint, body);
+    if (status !== 202) throw new Error(`POST ${endpoint} → ${status}`);
   };
-  const request = (id, body) => {
-    const reply = new Promise((resolve) => pending.set(id, resolve));
-    return Promise.all([reply, post(body)]).then(([message]) => message);
-  };
-  await request(0, INIT(0));
+  const reply = (id) => new Promise((resolve) => pending.set(id, resolve));
+  await Promise.all([reply(0), post(INIT(0))]);
   await post(INITIALIZED);
   return {
-    /** One tools/call; resolves with the ms until its reply arrived on the stream. */
+    /** One tools/call; resolves with the ms until its reply arrived on the stream (and the 202 too). */
     async call() {
       const id = nextId++;
       const t0 = performance.now();
-      const reply = new Promise((resolve) => pending.set(id, () => resolve(performance.now() - t0)));
-      const [ms] = await Promise.all([reply, post(CALL(id))]);
+      const arrived = reply(id).then(() => performance.now() - t0);
+      const [ms] = await Promise.all([arrived, post(CALL(id))]);
       return ms;
     },
-    close: () => req.destroy(),
+    close() {
+      sse.destroy();
+      poster.close();
+    },
   };
 }
 
 /** A direct Streamable HTTP session on the upstream: the floor. */
-export async function openDirect({ path, pool }) {
-  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-  const init = await pool.request({ path, method: 'POST', headers, body: INIT(0) });
-  await init.body.dump();
-  headers['mcp-session-id'] = init.headers['mcp-session-id'];
-  headers['mcp-protocol-version'] = '2025-06-18';
+export async function openDirect({ origin, path }) {
+  const poster = await openPoster(origin, 'accept: application/json, text/event-stream\r\n');
+  const init = await poster.post(path, INIT(0));
+  const session = /\r\nmcp-session-id: *([^\r]+)/i.exec(init.head)?.[1];
+  const extra = `mcp-session-id: ${session}\r\nmcp-protocol-version: 2025-06-18\r\n`;
   let nextId = 1;
   return {
     async call() {
       const t0 = performance.now();
-      const { statusCode, body } = await pool.request({
-        path,
-        method: 'POST',
-        headers,
-        body: CALL(nextId++),
-      });
-      await body.text();
-      if (statusCode !== 200) throw new Error(`direct → ${statusCode}`);
+      const { status } = await poster.post(path, CALL(nextId++), extra);
+      if (status !== 200) throw new Error(`direct → ${status}`);
       return performance.now() - t0;
     },
-    close() {},
+    close: () => poster.close(),
   };
 }

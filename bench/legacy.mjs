@@ -10,7 +10,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { Pool } from 'undici';
 import { openDirect, openLegacy } from './legacy-client.mjs';
 
 const arg = (name, fallback) => {
@@ -21,10 +20,26 @@ const SECONDS = arg('seconds', 3);
 const IDLE = arg('idle', 1000);
 const LATENCY_CALLS = arg('calls', 3000);
 
+const children = new Set();
+// Never leave servers behind, whatever ends the run.
+process.on('exit', () => {
+  for (const proc of children) proc.kill('SIGKILL');
+});
+process.on('uncaughtException', (err) => {
+  console.error(err);
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  console.error(err);
+  process.exit(1);
+});
+
 function child(script, args = [], nodeArgs = []) {
   const proc = spawn(process.execPath, [...nodeArgs, new URL(script, import.meta.url).pathname, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
   const lines = createInterface({ input: proc.stdout });
   const waiters = [];
   lines.on('line', (line) => {
@@ -50,20 +65,17 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(
 const round = (n, d = 3) => Number(n.toFixed(d));
 
 async function latency(open) {
-  const pool = open.pool();
-  const session = await open(pool);
+  const session = await open();
   for (let i = 0; i < 500; i++) await session.call();
   const samples = [];
   for (let i = 0; i < LATENCY_CALLS; i++) samples.push(await session.call());
   session.close();
-  await pool.close();
   samples.sort((a, b) => a - b);
   return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) };
 }
 
 async function throughput(open, clients) {
-  const pool = open.pool(clients);
-  const sessions = await Promise.all(Array.from({ length: clients }, () => open(pool)));
+  const sessions = await Promise.all(Array.from({ length: clients }, () => open()));
   const loop = async (session, until, counter) => {
     while (performance.now() < until) {
       await session.call();
@@ -76,7 +88,6 @@ async function throughput(open, clients) {
   await Promise.all(sessions.map((s) => loop(s, start + SECONDS * 1000, counter)));
   const rps = counter.n / ((performance.now() - start) / 1000);
   for (const s of sessions) s.close();
-  await pool.close();
   return Math.round(rps);
 }
 
@@ -90,21 +101,19 @@ async function idleRss(script, argsFor, openFor) {
   const [port] = await upstream.ready;
   const server = child(script, argsFor(`http://127.0.0.1:${port}/mcp`), ['--expose-gc']);
   const open = openFor(await server.ready);
-  const pool = open.pool(50);
   const streams = async () => Number((await upstream.ask('streams', 'streams'))[0]);
-  const warm = await open(pool);
+  const warm = await open();
   warm.close();
   while ((await streams()) > 0) await new Promise((r) => setTimeout(r, 20));
   const before = Number((await server.ask('rss', 'rss'))[0]);
   const sessions = [];
   for (let i = 0; i < IDLE; i += 50) {
-    sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(pool)))));
+    sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open()))));
   }
   // Each bridged session holds one upstream GET stream: wait until all are open.
   while ((await streams()) < IDLE) await new Promise((r) => setTimeout(r, 20));
   const after = Number((await server.ask('rss', 'rss'))[0]);
   for (const s of sessions) s.close();
-  await pool.close();
   await server.stop();
   await upstream.stop();
   return { before, after, perSessionKiB: round((after - before) / IDLE / 1024, 1) };
@@ -120,21 +129,10 @@ const [gatewayUrl, token] = await gateway.ready;
 const [naivePort] = await naive.ready;
 const naiveOrigin = `http://127.0.0.1:${naivePort}`;
 
-const poolFor =
-  (origin) =>
-  (connections = 1) =>
-    new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
 const paths = {
-  direct: Object.assign((pool) => openDirect({ path: '/mcp', pool }), { pool: poolFor(upstreamOrigin) }),
-  gateway: Object.assign(
-    (pool) => openLegacy({ origin: gatewayUrl, ssePath: '/brains/b/sse', token, pool }),
-    {
-      pool: poolFor(gatewayUrl),
-    },
-  ),
-  naive: Object.assign((pool) => openLegacy({ origin: naiveOrigin, ssePath: '/sse', pool }), {
-    pool: poolFor(naiveOrigin),
-  }),
+  direct: () => openDirect({ origin: upstreamOrigin, path: '/mcp' }),
+  gateway: () => openLegacy({ origin: gatewayUrl, ssePath: '/brains/b/sse', token }),
+  naive: () => openLegacy({ origin: naiveOrigin, ssePath: '/sse' }),
 };
 
 const progress = (text) => process.stderr.write(`[legacy bench] ${text}\n`);
@@ -158,18 +156,16 @@ const gatewayIdle = await idleRss(
   './legacy-gateway.mjs',
   (url) => [url],
   ([url, tok]) =>
-    Object.assign((pool) => openLegacy({ origin: url, ssePath: '/brains/b/sse', token: tok, pool }), {
-      pool: poolFor(url),
-    }),
+    () =>
+      openLegacy({ origin: url, ssePath: '/brains/b/sse', token: tok }),
 );
 progress(`gateway idle ${JSON.stringify(gatewayIdle)}`);
 const naiveIdle = await idleRss(
   './legacy-naive.mjs',
   (url) => [url],
   ([port]) =>
-    Object.assign((pool) => openLegacy({ origin: `http://127.0.0.1:${port}`, ssePath: '/sse', pool }), {
-      pool: poolFor(`http://127.0.0.1:${port}`),
-    }),
+    () =>
+      openLegacy({ origin: `http://127.0.0.1:${port}`, ssePath: '/sse' }),
 );
 progress(`naive idle ${JSON.stringify(naiveIdle)}`);
 
