@@ -132,6 +132,8 @@ export async function openLegacy({ origin, ssePath, token }) {
       const [ms] = await Promise.all([arrived, post(CALL(id))]);
       return ms;
     },
+    /** Idle from here on: only the SSE stream stays open, as for a client between calls. */
+    closePoster: () => poster.close(),
     close() {
       sse.destroy();
       poster.close();

@@ -29,7 +29,10 @@ process.stdin.on('data', (line) => {
   const command = String(line).trim();
   if (command === 'rss') {
     globalThis.gc?.();
-    process.stdout.write(`rss ${process.memoryUsage().rss} sessions ${gateway.deps.sessions.size}\n`);
+    const m = process.memoryUsage();
+    process.stdout.write(
+      `rss ${m.rss} heap ${m.heapUsed} external ${m.external} sessions ${gateway.deps.sessions.size}\n`,
+    );
   }
 });
 process.on('SIGTERM', () => gateway.close().finally(() => process.exit(0)));

@@ -43,7 +43,8 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(`ready ${server.address
 process.stdin.on('data', (line) => {
   if (String(line).trim() === 'rss') {
     globalThis.gc?.();
-    process.stdout.write(`rss ${process.memoryUsage().rss}\n`);
+    const m = process.memoryUsage();
+    process.stdout.write(`rss ${m.rss} heap ${m.heapUsed} external ${m.external}\n`);
   }
 });
 process.on('SIGTERM', () => process.exit(0));

@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { cpuSeconds } from './cpu.mjs';
 import { openDirect, openLegacy } from './legacy-client.mjs';
 
 const arg = (name, fallback) => {
@@ -19,6 +20,8 @@ const arg = (name, fallback) => {
 const SECONDS = arg('seconds', 3);
 const IDLE = arg('idle', 1000);
 const LATENCY_CALLS = arg('calls', 3000);
+const IDLE_ONLY = process.argv.includes('--idle-only');
+const IDLE_SETTLE_MS = 6_000;
 
 const children = new Set();
 // Never leave servers behind, whatever ends the run.
@@ -48,6 +51,7 @@ function child(script, args = [], nodeArgs = []) {
   });
   const next = (prefix) => new Promise((resolve) => waiters.push({ prefix, resolve }));
   return {
+    pid: proc.pid,
     ready: next('ready'),
     ask: (command, prefix) => {
       const answer = next(prefix);
@@ -74,7 +78,8 @@ async function latency(open) {
   return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) };
 }
 
-async function throughput(open, clients) {
+/** Calls/s with `clients` concurrent sessions, and the CPU µs per call of the processes in `pids`. */
+async function throughput(open, clients, pids) {
   const sessions = await Promise.all(Array.from({ length: clients }, () => open()));
   const loop = async (session, until, counter) => {
     while (performance.now() < until) {
@@ -84,74 +89,117 @@ async function throughput(open, clients) {
   };
   await Promise.all(sessions.map((s) => loop(s, performance.now() + 1000, { n: 0 })));
   const counter = { n: 0 };
+  const cpu0 = cpuSeconds(pids);
   const start = performance.now();
   await Promise.all(sessions.map((s) => loop(s, start + SECONDS * 1000, counter)));
   const rps = counter.n / ((performance.now() - start) / 1000);
+  const cpu = cpu0 === undefined ? undefined : Math.round(((cpuSeconds(pids) - cpu0) * 1e6) / counter.n);
   for (const s of sessions) s.close();
-  return Math.round(rps);
+  return { rps: Math.round(rps), cpu };
 }
 
 /**
  * RSS per idle legacy session: a fresh upstream and a fresh bridge process (so the heap the load runs
  * grew does not hide the sessions' cost), one warm-up session, then `IDLE` sessions each with its
- * upstream GET stream open, RSS after a full GC on both sides of the opening.
+ * upstream GET stream open and no traffic, RSS after a full GC on both sides of the opening.
  */
 async function idleRss(script, argsFor, openFor) {
   const upstream = child('./legacy-upstream.mjs');
   const [port] = await upstream.ready;
-  const server = child(script, argsFor(`http://127.0.0.1:${port}/mcp`), ['--expose-gc']);
+  // The young generation pinned at its usual grown size: left to grow, its one-time growth under the
+  // opening burst (tens of MiB) would be billed to the sessions.
+  const server = child(script, argsFor(`http://127.0.0.1:${port}/mcp`), [
+    '--expose-gc',
+    '--min-semi-space-size=16',
+    '--max-semi-space-size=16',
+  ]);
   const open = openFor(await server.ready);
   const streams = async () => Number((await upstream.ask('streams', 'streams'))[0]);
+  const openAll = async () => {
+    const sessions = [];
+    for (let i = 0; i < IDLE; i += 50) {
+      sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open()))));
+    }
+    // Each bridged session holds one upstream GET stream: wait until all are open.
+    while ((await streams()) < IDLE) await new Promise((r) => setTimeout(r, 20));
+    return sessions;
+  };
   const warm = await open();
   warm.close();
   while ((await streams()) > 0) await new Promise((r) => setTimeout(r, 20));
-  const before = Number((await server.ask('rss', 'rss'))[0]);
-  const sessions = [];
-  for (let i = 0; i < IDLE; i += 50) {
-    sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open()))));
-  }
-  // Each bridged session holds one upstream GET stream: wait until all are open.
-  while ((await streams()) < IDLE) await new Promise((r) => setTimeout(r, 20));
-  const after = Number((await server.ask('rss', 'rss'))[0]);
+  const beforeAll = await server.ask('rss', 'rss');
+  const before = Number(beforeAll[0]);
+  const sessions = await openAll();
+  // Idle means no traffic: the clients' POST connections go, and the bridge's pooled upstream POST
+  // connections reach their keep-alive timeout (4-5 s), leaving each session its SSE stream and its
+  // upstream GET stream.
+  for (const s of sessions) s.closePoster();
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+  const afterAll = await server.ask('rss', 'rss');
+  const after = Number(afterAll[0]);
+  const delta = (key) => {
+    const i = afterAll.indexOf(key);
+    return i === -1
+      ? undefined
+      : round((Number(afterAll[i + 1]) - Number(beforeAll[i + 1])) / IDLE / 1024, 1);
+  };
   for (const s of sessions) s.close();
   await server.stop();
   await upstream.stop();
-  return { before, after, perSessionKiB: round((after - before) / IDLE / 1024, 1) };
+  return {
+    before,
+    after,
+    perSessionKiB: round((after - before) / IDLE / 1024, 1),
+    heapKiB: delta('heap'),
+    externalKiB: delta('external'),
+  };
 }
-
-const upstream = child('./legacy-upstream.mjs');
-const [upstreamPort] = await upstream.ready;
-const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
-const upstreamUrl = `${upstreamOrigin}/mcp`;
-const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc']);
-const naive = child('./legacy-naive.mjs', [upstreamUrl], ['--expose-gc']);
-const [gatewayUrl, token] = await gateway.ready;
-const [naivePort] = await naive.ready;
-const naiveOrigin = `http://127.0.0.1:${naivePort}`;
-
-const paths = {
-  direct: () => openDirect({ origin: upstreamOrigin, path: '/mcp' }),
-  gateway: () => openLegacy({ origin: gatewayUrl, ssePath: '/brains/b/sse', token }),
-  naive: () => openLegacy({ origin: naiveOrigin, ssePath: '/sse' }),
-};
 
 const progress = (text) => process.stderr.write(`[legacy bench] ${text}\n`);
-const results = {};
-for (const [name, open] of Object.entries(paths)) {
-  results[name] = { latency: await latency(open) };
-  progress(`${name} latency ${JSON.stringify(results[name].latency)}`);
-}
-for (const clients of [20, 50]) {
-  for (const [name, open] of Object.entries(paths)) {
-    results[name][`rps${clients}`] = await throughput(open, clients);
-    progress(`${name} @${clients}: ${results[name][`rps${clients}`]} calls/s`);
+
+/** Latency at 1 client, then throughput at 20 and 50, every path in turn, all against one upstream. */
+async function loadRuns() {
+  const upstream = child('./legacy-upstream.mjs');
+  const [upstreamPort] = await upstream.ready;
+  const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
+  const upstreamUrl = `${upstreamOrigin}/mcp`;
+  const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc']);
+  const naive = child('./legacy-naive.mjs', [upstreamUrl], ['--expose-gc']);
+  const [gatewayUrl, token] = await gateway.ready;
+  const [naivePort] = await naive.ready;
+  const paths = {
+    direct: { open: () => openDirect({ origin: upstreamOrigin, path: '/mcp' }), pid: upstream.pid },
+    gateway: {
+      open: () => openLegacy({ origin: gatewayUrl, ssePath: '/brains/b/sse', token }),
+      pid: gateway.pid,
+    },
+    naive: {
+      open: () => openLegacy({ origin: `http://127.0.0.1:${naivePort}`, ssePath: '/sse' }),
+      pid: naive.pid,
+    },
+  };
+  const results = {};
+  for (const [name, { open }] of Object.entries(paths)) {
+    results[name] = { latency: await latency(open) };
+    progress(`${name} latency ${JSON.stringify(results[name].latency)}`);
   }
+  for (const clients of [20, 50]) {
+    for (const [name, { open, pid }] of Object.entries(paths)) {
+      const { rps, cpu } = await throughput(open, clients, [pid]);
+      results[name][`rps${clients}`] = rps;
+      results[name][`cpu${clients}`] = cpu;
+      progress(
+        `${name} @${clients}: ${rps} calls/s, ${cpu} µs CPU per call (${name === 'direct' ? 'upstream' : name})`,
+      );
+    }
+  }
+  await gateway.stop();
+  await naive.stop();
+  await upstream.stop();
+  return results;
 }
-await gateway.stop();
-await naive.stop();
 
-await upstream.stop();
-
+const results = IDLE_ONLY ? undefined : await loadRuns();
 const gatewayIdle = await idleRss(
   './legacy-gateway.mjs',
   (url) => [url],
@@ -169,32 +217,33 @@ const naiveIdle = await idleRss(
 );
 progress(`naive idle ${JSON.stringify(naiveIdle)}`);
 
-const r = results;
-const added = round(r.gateway.latency.p50 - r.direct.latency.p50);
-console.log(`\n| path | p50 ms (1 client) | p99 ms | calls/s @20 | calls/s @50 | idle RSS/session |`);
-console.log('|---|---|---|---|---|---|');
-for (const name of ['direct', 'gateway', 'naive']) {
-  const idle =
-    name === 'gateway'
-      ? `${gatewayIdle.perSessionKiB} KiB`
-      : name === 'naive'
-        ? `${naiveIdle.perSessionKiB} KiB`
-        : '–';
+const mib = (bytes) => round(bytes / 2 ** 20, 1);
+if (results) {
+  const r = results;
   console.log(
-    `| ${name} | ${r[name].latency.p50} | ${r[name].latency.p99} | ${r[name].rps20} | ${r[name].rps50} | ${idle} |`,
+    '\n| path | p50 ms (1 client) | p99 ms | calls/s @20 | calls/s @50 | CPU µs/call @20 (server) |',
+  );
+  console.log('|---|---|---|---|---|---|');
+  for (const name of ['direct', 'gateway', 'naive']) {
+    const x = r[name];
+    console.log(`| ${name} | ${x.latency.p50} | ${x.latency.p99} | ${x.rps20} | ${x.rps50} | ${x.cpu20} |`);
+  }
+  console.log(
+    `\ngateway added p50 over direct: ${round(r.gateway.latency.p50 - r.direct.latency.p50)} ms (target ≤ 0.3)`,
+  );
+  console.log(
+    `gateway / naive throughput @20: ${round(r.gateway.rps20 / r.naive.rps20, 1)}× (target ≥ 5×); @50: ${round(r.gateway.rps50 / r.naive.rps50, 1)}×`,
+  );
+  console.log(`naive / gateway CPU per call @20: ${round(r.naive.cpu20 / r.gateway.cpu20, 1)}×`);
+}
+for (const [name, idle] of [
+  ['gateway', gatewayIdle],
+  ['naive', naiveIdle],
+]) {
+  console.log(
+    `idle ${name}: ${IDLE} sessions ${mib(idle.before)} → ${mib(idle.after)} MiB RSS = ${idle.perSessionKiB} KiB/session (heap ${idle.heapKiB ?? '?'} KiB, external ${idle.externalKiB ?? '?'} KiB)`,
   );
 }
-console.log(`\ngateway added p50 over direct: ${added} ms (target ≤ 0.3)`);
 console.log(
-  `gateway / naive throughput @20: ${round(r.gateway.rps20 / r.naive.rps20, 1)}× (target ≥ 5×); @50: ${round(r.gateway.rps50 / r.naive.rps50, 1)}×`,
+  JSON.stringify({ results, gatewayIdle, naiveIdle, seconds: SECONDS, calls: LATENCY_CALLS, idle: IDLE }),
 );
-console.log(
-  `gateway / direct throughput @20: ${round(r.gateway.rps20 / r.direct.rps20, 2)}; @50: ${round(r.gateway.rps50 / r.direct.rps50, 2)}`,
-);
-console.log(
-  `idle: ${IDLE} gateway sessions ${round(gatewayIdle.before / 2 ** 20, 1)} → ${round(gatewayIdle.after / 2 ** 20, 1)} MiB RSS (target ≤ 50 KiB/session)`,
-);
-console.log(
-  `idle: ${IDLE} naive sessions ${round(naiveIdle.before / 2 ** 20, 1)} → ${round(naiveIdle.after / 2 ** 20, 1)} MiB RSS`,
-);
-console.log(JSON.stringify({ results, gatewayIdle, naiveIdle, seconds: SECONDS, calls: LATENCY_CALLS }));

@@ -24,7 +24,7 @@ export interface ClientMessage {
 
 type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
 
-const tooLarge = (maxBytes: number) =>
+export const tooLarge = (maxBytes: number) =>
   new GatewayError('ERR_PAYLOAD_TOO_LARGE', `Payload Too Large: body must not exceed ${maxBytes} bytes`);
 
 const invalid = () => new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
@@ -79,7 +79,11 @@ function classify(value: unknown, body: string): ClientMessage {
  * // ERR_PAYLOAD_TOO_LARGE (413), ERR_PARSE (400) or ERR_INVALID_MESSAGE (400) otherwise
  */
 export async function readClientMessages(request: Request, maxBytes: number): Promise<ClientMessage[]> {
-  const text = await readBounded(request, maxBytes);
+  return parseClientMessages(await readBounded(request, maxBytes));
+}
+
+/** The messages of a body already read (and bounded) by the caller. */
+export function parseClientMessages(text: string): ClientMessage[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
