@@ -38,6 +38,8 @@ export interface EraInfo {
 export interface EraProbe {
   /** The era to speak; rejects only when a 2026 upstream cannot be reached for its `server/discover`. */
   eraOf(brain: ResolvedBrain): Promise<EraInfo>;
+  /** The era if pinned or already probed, without waiting (undefined: not known yet). */
+  known(brain: ResolvedBrain): UpstreamEra | undefined;
   /** True once an upstream of this brain refused a 2025 `initialize` with a modern error. */
   legacyRejected(brain: ResolvedBrain): boolean;
   markLegacyRejected(brain: ResolvedBrain): void;
@@ -145,6 +147,9 @@ export function createEraProbe(options: EraProbeOptions): EraProbe {
         inflight.set(brain.id, running);
       }
       return running;
+    },
+    known(brain) {
+      return brain.era === 'auto' ? current(brain)?.info.era : brain.era;
     },
     legacyRejected(brain) {
       return brain.era === '2026' || current(brain)?.legacyRejected === true;

@@ -4,6 +4,7 @@
  * are set.
  */
 import type { Face } from '../app.js';
+import { createTranslatingFace } from '../era/translating-face.js';
 import { JSONRPC, jsonRpcErrorResponse } from '../mcp/jsonrpc.js';
 import { createLiveStreams } from '../proxy/live-streams.js';
 import { createPassthrough } from '../proxy/passthrough.js';
@@ -25,9 +26,16 @@ export function createMcpFace(): Face {
       streams: createLiveStreams({ bus: deps.bus, lifecycle: deps.lifecycle }),
     });
 
-    app.on(['POST', 'GET', 'DELETE'], '/:brain/mcp', (c) =>
-      passthrough.handle(c.req.raw, { principal: c.get('principal'), brain: c.get('brain') }),
-    );
+    const translating = createTranslatingFace(deps);
+
+    app.on(['POST', 'GET', 'DELETE'], '/:brain/mcp', (c) => {
+      const target = { principal: c.get('principal'), brain: c.get('brain') };
+      // Era translation (issue 6) sees only 2025 openings and the sessions it issued; the rest passes.
+      if (translating.claims(c.req.raw, target.brain)) {
+        return translating.handle(c.req.raw, target, (request) => passthrough.handle(request, target));
+      }
+      return passthrough.handle(c.req.raw, target);
+    });
     app.all('/:brain/mcp', () =>
       jsonRpcErrorResponse(405, JSONRPC.SERVER_ERROR, 'Method not allowed.', { headers: { allow: ALLOW } }),
     );

@@ -28,6 +28,8 @@ const EVENT_TYPES = new Set<GatewayEvent['type']>([
   'brain.changed',
   'brain.deleted',
   'brain.notify',
+  'session.message',
+  'session.changed',
   'resync',
 ]);
 

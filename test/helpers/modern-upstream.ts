@@ -30,6 +30,8 @@ export interface ModernUpstream {
   seen: SeenModernRequest[];
   /** Requests for one JSON-RPC method (and tool, for tools/call). */
   calls(method: string, tool?: string): SeenModernRequest[];
+  /** Resolves with the first request (past or future) matching. */
+  waitFor(match: (r: SeenModernRequest) => boolean): Promise<SeenModernRequest>;
   /** The counter behind `mem://counter`. */
   readonly counter: number;
   handler: McpHttpHandler;
@@ -38,7 +40,10 @@ export interface ModernUpstream {
 
 export const COUNTER_URI = 'mem://counter';
 
-export async function startModernUpstream(): Promise<ModernUpstream> {
+/** `legacy: 'stateless'` makes it dual-era: the SDK's stateless 2025 leg answers initialize too. */
+export async function startModernUpstream(
+  options: { legacy?: 'reject' | 'stateless' } = {},
+): Promise<ModernUpstream> {
   let counter = 1;
   let handler!: McpHttpHandler;
 
@@ -124,8 +129,12 @@ export async function startModernUpstream(): Promise<ModernUpstream> {
     return server;
   };
 
-  handler = createMcpHandler(createServer, { legacy: 'reject' });
+  handler = createMcpHandler(createServer, { legacy: options.legacy ?? 'reject' });
   const seen: SeenModernRequest[] = [];
+  const waiters = new Set<{
+    match: (r: SeenModernRequest) => boolean;
+    resolve(r: SeenModernRequest): void;
+  }>();
   const httpServer = await new Promise<ServerType>((resolve) => {
     const s = serve(
       {
@@ -139,7 +148,13 @@ export async function startModernUpstream(): Promise<ModernUpstream> {
           try {
             body = text ? JSON.parse(text) : undefined;
           } catch {}
-          seen.push({ method: request.method, headers, body });
+          const record = { method: request.method, headers, body };
+          seen.push(record);
+          for (const waiter of [...waiters]) {
+            if (!waiter.match(record)) continue;
+            waiters.delete(waiter);
+            waiter.resolve(record);
+          }
           return handler.fetch(request);
         },
         port: 0,
@@ -154,6 +169,11 @@ export async function startModernUpstream(): Promise<ModernUpstream> {
     seen,
     calls: (method, tool) =>
       seen.filter((r) => r.body?.method === method && (tool === undefined || r.body?.params?.name === tool)),
+    waitFor(match) {
+      const past = seen.find(match);
+      if (past) return Promise.resolve(past);
+      return new Promise((resolve) => waiters.add({ match, resolve }));
+    },
     get counter() {
       return counter;
     },
