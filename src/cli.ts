@@ -13,6 +13,7 @@ const USAGE = `usage: mcpgate <command>
   brains list <org>
   brains create <org> <id> --url URL [--header 'Name: value']... [--connect-timeout-ms N] [--first-byte-timeout-ms N]
   brains update <id> [--url URL] [--header 'Name: value']... [--clear-headers] | brains delete <id>
+                                 (create and update take --era auto|2025|2026: the upstream's MCP era)
   tokens create <org> [--name N] [--brain ID]... [--expires-in SECONDS] | tokens revoke <id>
   admin verbs read MCPGATE_URL and MCPGATE_ADMIN_TOKEN; add --json for machine-readable output`;
 

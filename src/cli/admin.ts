@@ -99,6 +99,7 @@ interface BrainView {
   upstreamHeaderNames: string[];
   connectTimeoutMs: number | null;
   firstByteTimeoutMs: number | null;
+  era?: string;
 }
 interface TokenView {
   id: string;
@@ -131,6 +132,7 @@ function describeBrain(brain: BrainView): string[] {
     `  upstream  ${brain.upstreamUrl}`,
     `  headers   ${names.length ? `${names.join(', ')} (values stored encrypted, never shown)` : 'none'}`,
     ...(timeouts.length ? [`  timeouts  ${timeouts.join(', ')}`] : []),
+    ...(brain.era && brain.era !== 'auto' ? [`  era       ${brain.era} (pinned)`] : []),
   ];
 }
 

@@ -39,6 +39,7 @@ type OptionName =
   | 'clear-headers'
   | 'connect-timeout-ms'
   | 'first-byte-timeout-ms'
+  | 'era'
   | 'brain'
   | 'expires-in';
 
@@ -50,6 +51,7 @@ const OPTIONS = {
   'clear-headers': { type: 'boolean' },
   'connect-timeout-ms': { type: 'string' },
   'first-byte-timeout-ms': { type: 'string' },
+  era: { type: 'string' },
   brain: { type: 'string', multiple: true },
   'expires-in': { type: 'string' },
 } as const;
@@ -60,9 +62,9 @@ const TIMEOUTS: OptionName[] = ['connect-timeout-ms', 'first-byte-timeout-ms'];
 const VERBS: Record<Verb, { positionals: string[]; options: OptionName[] }> = {
   'orgs create': { positionals: ['slug'], options: ['name'] },
   'orgs list': { positionals: [], options: [] },
-  'brains create': { positionals: ['org', 'id'], options: ['url', 'header', ...TIMEOUTS] },
+  'brains create': { positionals: ['org', 'id'], options: ['url', 'header', 'era', ...TIMEOUTS] },
   'brains list': { positionals: ['org'], options: [] },
-  'brains update': { positionals: ['id'], options: ['url', 'header', 'clear-headers', ...TIMEOUTS] },
+  'brains update': { positionals: ['id'], options: ['url', 'header', 'clear-headers', 'era', ...TIMEOUTS] },
   'brains delete': { positionals: ['id'], options: [] },
   'tokens create': { positionals: ['org'], options: ['name', 'brain', 'expires-in'] },
   'tokens revoke': { positionals: ['id'], options: [] },
@@ -169,7 +171,7 @@ export function parseAdminArgs(argv: string[]): AdminRequest {
         subject: second,
         method: 'POST',
         path: `/orgs/${seg(first)}/brains`,
-        body: { id: second, upstreamUrl: values.url, upstreamHeaders: headers, ...timeouts },
+        body: { id: second, upstreamUrl: values.url, upstreamHeaders: headers, era: values.era, ...timeouts },
       };
     case 'brains list':
       return { verb, json, subject: first, method: 'GET', path: `/orgs/${seg(first)}/brains` };
@@ -180,11 +182,12 @@ export function parseAdminArgs(argv: string[]): AdminRequest {
       const body = {
         upstreamUrl: values.url,
         upstreamHeaders: values['clear-headers'] ? null : headers,
+        era: values.era,
         ...timeouts,
       };
       if (Object.values(body).every((v) => v === undefined)) {
         throw new UsageError(
-          'brains update needs something to change: --url, --header, --clear-headers or a timeout',
+          'brains update needs something to change: --url, --header, --clear-headers, --era or a timeout',
         );
       }
       return { verb, json, subject: first, method: 'PATCH', path: `/brains/${seg(first)}`, body };

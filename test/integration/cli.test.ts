@@ -165,6 +165,11 @@ describe('admin verbs against a live gateway', () => {
       (await run(['brains', 'update', 'jb', '--first-byte-timeout-ms', '9000', '--json'])).out,
     );
     expect(patched).toMatchObject({ id: 'jb', firstByteTimeoutMs: 9000 });
+    // The era pin (issue 6) goes through as given; the API validates it.
+    expect(JSON.parse((await run(['brains', 'update', 'jb', '--era', '2026', '--json'])).out)).toMatchObject({
+      era: '2026',
+    });
+    expect((await run(['brains', 'update', 'jb', '--era', '1999'])).code).not.toBe(0);
 
     const token = JSON.parse((await run(['tokens', 'create', 'json-org', '--json'])).out);
     expect(token).toMatchObject({ org: 'json-org', brains: null, expiresAt: null });
