@@ -15,7 +15,7 @@ const END_GRACE_MS = 5_000;
 export type ClientStreamEnd = 'client closed' | 'client not reading';
 
 export interface ClientStream {
-  /** Writes one SSE frame; false when the stream is gone. Disconnects the client past the buffer bound. */
+  /** Writes one SSE frame; false when the stream is gone. Disconnects a client whose backlog passed the bound. */
   write(frame: string): boolean;
   readonly closed: boolean;
   /** Ends the stream gracefully (the client's EventSource reconnects). */
@@ -52,13 +52,15 @@ export function openClientStream(options: ClientStreamOptions): ClientStream {
   return {
     write(frame) {
       if (closed || res.destroyed) return false;
-      res.write(frame);
+      // Judged before writing: one large message (a 5 MiB tool result) may pass a reading client, but a
+      // client still sitting on more than the bound when the next frame comes has stopped reading.
       if (res.writableLength > maxBufferedBytes) {
         reason = 'client not reading';
         backlog = res.writableLength;
         res.destroy();
         return false;
       }
+      res.write(frame);
       return true;
     },
     get closed() {

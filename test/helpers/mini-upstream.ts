@@ -4,7 +4,8 @@
  * unknown ones, as the spec says), holds GET streams open for pushes, and can "restart" (forget every
  * session). Tools: `echo` (JSON reply), `progress` (SSE reply with a priming event, 3 progress
  * notifications, then the result), `poll` (SSE priming + retry, then closes; the result comes on the
- * GET resume with Last-Event-ID, SEP-1699), `slow` (answers only when released or the client leaves).
+ * GET resume with Last-Event-ID, SEP-1699), `slow` (answers only when released or the client leaves),
+ * `big` (a text result of `bytes` bytes).
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -128,6 +129,7 @@ export async function startMiniUpstream(): Promise<MiniUpstream> {
       res.on('close', () => !res.writableFinished && events.emit('slow-aborted', seen));
       return;
     }
+    if (tool === 'big') return json(res, 200, reply('b'.repeat(Number(args.bytes ?? 0))));
     if (body.method === 'tools/call') return json(res, 200, reply(`echo: ${String(args.message ?? '')}`));
     return json(res, 200, { jsonrpc: '2.0', id: body.id, result: {} });
   });

@@ -143,6 +143,16 @@ describe.each(storeFactories())('legacy session lifecycle ($name store)', ({ ski
     },
   );
 
+  test.skipIf(skip)('one message larger than the buffer bound still reaches a reading client', async () => {
+    const client = await openLegacy(gateway.url, 'mini', token);
+    await handshake(client);
+    const reply = await client.call(8, 'tools/call', { name: 'big', arguments: { bytes: 3 * 1024 * 1024 } });
+    expect((reply.result as { content: Array<{ text: string }> }).content[0]!.text).toHaveLength(
+      3 * 1024 * 1024,
+    );
+    client.close();
+  });
+
   test.skipIf(skip)('revoking the token ends its live streams', async () => {
     const { token: doomed, tokenId } = await gateway.createToken('acme');
     const client = await openLegacy(gateway.url, 'mini', doomed);
