@@ -15,7 +15,7 @@ import { legacyError, legacyResult, untranslatable } from './legacy-shape.js';
 import type { ToolCatalog } from './tool-headers.js';
 import { paramHeaders } from './tool-headers.js';
 import { callModern, type JsonRpcError, type ModernUpstream } from './upstream-call.js';
-import { type ClientSide, MODERN_ERRORS, NAMED_METHODS } from './wire.js';
+import { type ClientSide, isModernErrorCode, MODERN_ERRORS, NAMED_METHODS } from './wire.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -37,6 +37,16 @@ export interface TranslateContext {
 }
 
 export type TranslateOutcome = { result: Json } | { error: JsonRpcError };
+
+/**
+ * A 2026-07-28 server refuses with 404 only for an unknown method (-32601) and with 400 only in its own
+ * terms (-32602 for the envelope, -32020…-32022); anything else there (a "Server not initialized", a
+ * -32001 "Session not found", a body that is not JSON-RPC) sounds like an initialize-era server.
+ */
+function answersLikeLegacy(status: number, code: number): boolean {
+  if (![400, 404, 405].includes(status)) return false;
+  return code !== JSONRPC.METHOD_NOT_FOUND && code !== JSONRPC.INVALID_PARAMS && !isModernErrorCode(code);
+}
 
 /** Bounds a server that keeps asking: every round costs the client a human or an LLM call. */
 const MAX_ROUNDS = 8;
@@ -169,9 +179,7 @@ export async function translateRequest(
           ctx.catalog.invalidate();
           continue;
         }
-        if (reply.error.code === JSONRPC.SERVER_ERROR && [400, 404, 405].includes(reply.status)) {
-          ctx.onEraMismatch?.();
-        }
+        if (answersLikeLegacy(reply.status, reply.error.code)) ctx.onEraMismatch?.();
         return { error: legacyError(method, reply.error) };
       }
       const result = reply.result;

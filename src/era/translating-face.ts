@@ -115,6 +115,26 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
   }
 
   /**
+   * A 2025 opening on a brain probed as 2025: straight through, body unread. If the upstream now refuses
+   * it in 2026 terms, it changed era since the probe: it is probed again (the client's retry translates).
+   */
+  async function knownLegacy(
+    request: Request,
+    brain: ResolvedBrain,
+    passthrough: (r: Request) => Promise<Response>,
+  ): Promise<Response> {
+    const res = await passthrough(request);
+    if (await refusedAsModern(res)) {
+      era.probe.forget(brain.id);
+      logger.info(
+        { brain: brain.id },
+        'upstream refused a 2025 initialize in 2026-07-28 terms; probing it again',
+      );
+    }
+    return res;
+  }
+
+  /**
    * A sessionless POST without `Mcp-Method` on a brain not known to be 2025: a 2025 client's opening.
    * Only an `initialize` makes the gateway probe the upstream; anything else passes on as it came.
    */
@@ -325,9 +345,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
     claims(request, brain) {
       const sessionId = request.headers.get('mcp-session-id');
       if (sessionId !== null) return sessionId.startsWith(TRANSLATED_PREFIX);
-      return (
-        request.method === 'POST' && !request.headers.has('mcp-method') && era.probe.known(brain) !== '2025'
-      );
+      return request.method === 'POST' && brain.era !== '2025' && !request.headers.has('mcp-method');
     },
     async handle(request, target, passthrough) {
       const { brain, principal } = target;
@@ -343,6 +361,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
           return await serve(request, session, target);
         }
         if (!face.claims(request, brain)) return passthrough(request);
+        if (era.probe.known(brain) === '2025') return await knownLegacy(request, brain, passthrough);
         return await opening(request, target, passthrough);
       } catch (err) {
         if (request.signal.aborted) return new Response(null, { status: 499 });

@@ -3,9 +3,10 @@
  * spec2026.md §4), on loopback, for the era translation tests (issue 6). Stateless: no initialize, no
  * sessions, no GET; elicitation and sampling through MRTR; pushes through `subscriptions/listen`.
  *
- * Tools: `echo` (logs at info, then answers), `confirm` (elicitation), `summarize` (sampling), `regional`
- * (a `region` argument annotated `x-mcp-header: Region`), `bump` (changes `mem://counter` and publishes
- * `resources/updated` for it). Resource: `mem://counter` (subscribable). Every request is recorded.
+ * Tools: `echo` (logs at info, then answers), `confirm` (elicitation), `summarize` (sampling), `where`
+ * (roots), `regional` (a `region` argument annotated `x-mcp-header: Region`), `bump` (changes
+ * `mem://counter` and publishes `resources/updated` for it). Resource: `mem://counter` (subscribable).
+ * Every request is recorded.
  */
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
@@ -103,6 +104,16 @@ export async function startModernUpstream(
         }
         const content = answer.result.content as { type: string; text?: string };
         return { content: [{ type: 'text', text: `summary: ${content.text ?? '?'}` }] };
+      },
+    );
+    server.registerTool(
+      'where',
+      { description: "Asks for the client's roots (MRTR roots/list)", inputSchema: z.object({}) },
+      async (_args, ctx) => {
+        const answer = inputResponse(ctx.mcpReq.inputResponses, 'roots');
+        if (answer.kind !== 'roots')
+          return inputRequired({ inputRequests: { roots: inputRequired.listRoots() } });
+        return { content: [{ type: 'text', text: `roots: ${answer.roots.map((r) => r.uri).join(', ')}` }] };
       },
     );
     server.registerTool(

@@ -11,6 +11,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   McpError,
   ResourceUpdatedNotificationSchema,
@@ -112,7 +113,14 @@ describe.each(storeFactories())(
     test.skipIf(skip)('a plain tool, with the 2026 headers and _meta; logs follow setLevel', async () => {
       const { client } = main;
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['bump', 'confirm', 'echo', 'regional', 'summarize']);
+      expect(tools.map((t) => t.name).sort()).toEqual([
+        'bump',
+        'confirm',
+        'echo',
+        'regional',
+        'summarize',
+        'where',
+      ]);
 
       const logs: unknown[] = [];
       client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
@@ -170,6 +178,20 @@ describe.each(storeFactories())(
       const result = await main.client.callTool({ name: 'summarize', arguments: { text: 'a long story' } });
       expect(text(result)).toBe('summary: short');
       expect(main.samplings.at(-1)).toBe('Summarize: a long story');
+    });
+
+    test.skipIf(skip)('roots: the client lists its roots through the gateway', async () => {
+      const rooted = await connect(gateway, token, { roots: {} });
+      rooted.client.setRequestHandler(ListRootsRequestSchema, async () => ({
+        roots: [{ uri: 'file:///work/project', name: 'project' }],
+      }));
+      try {
+        expect(text(await rooted.client.callTool({ name: 'where', arguments: {} }))).toBe(
+          'roots: file:///work/project',
+        );
+      } finally {
+        await rooted.client.close();
+      }
     });
 
     test.skipIf(skip)(
