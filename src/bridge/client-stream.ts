@@ -24,6 +24,8 @@ export interface ClientStream {
 
 export interface ClientStreamOptions {
   res: ServerResponse;
+  /** Extra response headers (CORS); the SSE ones are fixed. */
+  headers?: Record<string, string>;
   maxBufferedBytes: number;
   /** Called once, when the client's connection is gone; `backlog` is what was left unsent. */
   onClose(reason: ClientStreamEnd, backlog: number): void;
@@ -46,7 +48,7 @@ export function openClientStream(options: ClientStreamOptions): ClientStream {
     // the caller has finished wiring up.
     queueMicrotask(report);
   } else {
-    res.writeHead(200, { ...SSE_RESPONSE_HEADERS, connection: 'keep-alive' });
+    res.writeHead(200, { ...options.headers, ...SSE_RESPONSE_HEADERS, connection: 'keep-alive' });
   }
 
   return {

@@ -29,6 +29,8 @@ export interface OpenLegacySessionOptions {
   principal: Principal;
   brain: ResolvedBrain;
   res: ServerResponse;
+  /** Extra response headers for the stream (CORS, set by middleware). */
+  headers: Record<string, string>;
   maxBufferedBytes: number;
   /** `retry:` sent with the endpoint event: how soon a dropped v1 client reconnects (its default is 3 s). */
   retryMs: number;
@@ -60,6 +62,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
   let active = false;
   const stream = openClientStream({
     res: options.res,
+    headers: options.headers,
     maxBufferedBytes: options.maxBufferedBytes,
     onClose: (reason: ClientStreamEnd, backlog: number) => {
       // Never silent: a client that stops reading is dropped, and the log says why (issue 4 §5).

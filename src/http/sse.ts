@@ -3,21 +3,18 @@
  * stream, `POST /brains/:brain/messages?sessionId=` takes its messages. Both run after client auth.
  * I/O: the client's socket, the store, the upstream (through the bridge).
  *
- * The stream is written on the Node response (see src/bridge/client-stream.ts for why), so the route
- * answers with @hono/node-server's RESPONSE_ALREADY_SENT.
+ * The stream and the 202s are written on the Node response (./sse-node.ts says why), so those routes
+ * answer with @hono/node-server's RESPONSE_ALREADY_SENT.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
 import type { Face } from '../app.js';
-import {
-  type ClientMessage,
-  parseClientMessages,
-  readClientMessages,
-  tooLarge,
-} from '../bridge/client-messages.js';
+import { type ClientMessage, parseClientMessages, readClientMessages } from '../bridge/client-messages.js';
 import { type LegacySession, openLegacySession } from '../bridge/legacy-session.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import type { AppEnv } from './context.js';
+import { accepted, bufferedBody, middlewareHeaders, nodeOf } from './sse-node.js';
 
 export interface LegacyFaceOptions {
   /** Outgoing bytes a client may leave unread before it is disconnected (issue 4 §5). */
@@ -32,32 +29,8 @@ const BODY_ERROR_CODES: Partial<Record<string, number>> = {
   ERR_PAYLOAD_TOO_LARGE: JSONRPC.SERVER_ERROR,
 };
 
-/**
- * The body of a small POST is usually all in Node's buffer by the time auth has run: read it there at
- * once instead of through the web stream's ticks (tens of µs on every message). Undefined when it is not
- * all there yet, or something else has started reading it.
- */
-function bufferedBody(incoming: IncomingMessage | undefined, maxBytes: number): string | undefined {
-  if (!incoming?.complete || incoming.readableFlowing || incoming.readableDidRead) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (
-    let chunk = incoming.read() as Buffer | null;
-    chunk !== null;
-    chunk = incoming.read() as Buffer | null
-  ) {
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  if (size > maxBytes) throw tooLarge(maxBytes);
-  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
-}
-
-async function readMessages(
-  c: { env: unknown; req: { raw: Request } },
-  maxBytes: number,
-): Promise<ClientMessage[]> {
-  const buffered = bufferedBody((c.env as { incoming?: IncomingMessage } | undefined)?.incoming, maxBytes);
+async function readMessages(c: Context<AppEnv>, maxBytes: number): Promise<ClientMessage[]> {
+  const buffered = bufferedBody(nodeOf(c).incoming, maxBytes);
   return buffered === undefined ? readClientMessages(c.req.raw, maxBytes) : parseClientMessages(buffered);
 }
 
@@ -72,6 +45,8 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
   return function legacyFace(app, deps) {
     // Routing table for POSTs; the shared registry (deps.sessions) handles push, revocation, keep-alive.
     const sessions = new Map<string, LegacySession>();
+    // CORS sets its headers before the handler; responses written on the Node socket carry them over.
+    const cors = deps.config.corsOrigins.length > 0;
     deps.lifecycle.onShutdown(async () => {
       await Promise.allSettled([...sessions.values()].map((s) => s.close('shutting down')));
     });
@@ -82,7 +57,7 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
           headers: { 'retry-after': '2' },
         });
       }
-      const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      const res = nodeOf(c).outgoing;
       if (!res) throw new GatewayError('ERR_INTERNAL', 'the legacy face needs the Node HTTP adapter');
       let session: LegacySession;
       try {
@@ -91,6 +66,7 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
           principal: c.get('principal'),
           brain: c.get('brain'),
           res,
+          headers: middlewareHeaders(c, cors),
           maxBufferedBytes,
           retryMs,
           onClosed: (s) => sessions.delete(s.id),
@@ -130,8 +106,7 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
         return jsonRpcErrorResponse((err as GatewayError).status, code, (err as GatewayError).message);
       }
       session.accept(messages, c.req.header('mcp-protocol-version'));
-      // A bare Response (no Headers object) takes @hono/node-server's cheapest write path.
-      return new Response('Accepted', { status: 202 });
+      return accepted(c, middlewareHeaders(c, cors));
     });
   };
 }

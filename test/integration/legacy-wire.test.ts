@@ -212,3 +212,34 @@ describe.each(storeFactories())('legacy face on the wire ($name store)', ({ skip
     },
   );
 });
+
+describe('legacy face with CORS on', () => {
+  test('the stream and the 202 carry the CORS headers (both are written on the Node response)', async () => {
+    const upstream = await startMiniUpstream();
+    const gateway = await startTestGateway({ env: { MCPGATE_CORS_ORIGINS: 'https://app.example' } });
+    const { token } = await gateway.provision({ org: 'acme', brain: 'mini', upstreamUrl: upstream.url });
+    const origin = { origin: 'https://app.example' };
+    const abort = new AbortController();
+    const stream = await fetch(`${gateway.url}/brains/mini/sse`, {
+      headers: { ...origin, authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    });
+    expect(stream.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(stream.headers.get('content-type')).toBe('text/event-stream');
+    const reader = stream.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+    const endpoint = /data: (\S+)/.exec(text)![1]!;
+    const posted = await fetch(new URL(endpoint, gateway.url), {
+      method: 'POST',
+      headers: { ...origin, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    });
+    expect(posted.status).toBe(202);
+    expect(posted.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(await posted.text()).toBe('Accepted');
+    abort.abort();
+    await gateway.close();
+    await upstream.close();
+  });
+});
