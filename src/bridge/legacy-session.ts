@@ -116,7 +116,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
   const leg = selectBridgeLeg({
     deps,
     brain,
-    legacy: { handle, terminate: () => upstream.terminate() },
+    legacy: { handle, terminate: () => upstream.terminate(), initialized: () => upstream.ready },
     modern: { deliver, logger, signal: abort.signal, fallbackInitParams, onInitialized: recordInitialized },
   });
 

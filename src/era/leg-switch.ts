@@ -53,8 +53,14 @@ export function selectBridgeLeg(options: LegSwitchOptions): BridgeLeg {
 
   return {
     handle(message, clientVersion) {
-      if (chosen) return chosen.handle(message, clientVersion);
-      return choose().then((leg) => leg.handle(message, clientVersion));
+      const handled = chosen
+        ? chosen.handle(message, clientVersion)
+        : choose().then((leg) => leg.handle(message, clientVersion));
+      if (message.method !== 'initialize' || brain.era !== 'auto') return handled;
+      // A 2025 upstream that refuses initialize may have become 2026-only: the next session probes again.
+      return handled.then(() => {
+        if (chosen === legacy && legacy.initialized?.() === false) probe.forget(brain.id);
+      });
     },
     async terminate() {
       await (chosen ?? legacy).terminate();

@@ -34,6 +34,8 @@ export interface BridgeLeg {
   handle(message: ClientMessage, clientVersion: string | undefined): Promise<void>;
   /** Ends everything the leg holds upstream; never throws. */
   terminate(): Promise<void>;
+  /** The 2025 leg: whether its upstream session stands (false after a refused initialize). */
+  initialized?(): boolean;
 }
 
 export interface LegInitialized {

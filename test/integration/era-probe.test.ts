@@ -171,4 +171,25 @@ describe('era probe: modern request first, cached per brain, probed again on fai
       client.close();
     }
   });
+
+  test('the legacy face too: a refused initialize makes the next session probe again', async () => {
+    flip.to(modern.url);
+    const first = await openLegacy(gateway.url, 'flip', token);
+    try {
+      const refused = await first.call('i', 'initialize', {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      });
+      expect(refused.error).toMatchObject({ code: -32022 });
+    } finally {
+      first.close();
+    }
+    const next = await openLegacy(gateway.url, 'flip', token);
+    try {
+      expect(serverName(await handshake(next))).toBe('modern-upstream');
+    } finally {
+      next.close();
+    }
+  });
 });
