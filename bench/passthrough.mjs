@@ -1,8 +1,10 @@
 // Pass-through benchmark (issue 3): one tools/call per request through (a) nothing — the upstream
-// directly, (b) a bare nginx hop, (c) the gateway built in dist/ — in one run, same client, same upstream.
+// directly, (b) a bare nginx hop, (c) the gateway built in dist/ — in one run, same client, same upstream;
+// plus (d) the smallest Node hop on the gateway's stack (./node-floor.mjs), to tell the runtime's cost
+// from the gateway's.
 // Reports p50/p99 at 1 client and throughput at 20 and 50 concurrent clients, as a Markdown table.
 //
-//   npm run build && node bench/passthrough.mjs [--seconds 4]
+//   npm run build && node bench/passthrough.mjs [--seconds 3]   (about 90 s)
 //
 // Every server is a child process on 127.0.0.1, stopped by pid at the end.
 import { spawn } from 'node:child_process';
@@ -17,7 +19,7 @@ import { startNginx, waitForPort } from './nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 4;
+const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
 const ADMIN = 'bench-admin-token-0123456789';
 const children = [];
 
@@ -88,6 +90,8 @@ async function main() {
   const { token } = await admin(gatewayBase, 'POST', '/orgs/bench/tokens', {});
 
   const nginx = await startNginx({ port: await freePort(), upstreamPort });
+  const floorPort = await freePort();
+  const floor = await startChild(['bench/node-floor.mjs', String(floorPort), direct], {}, floorPort);
   // The hop's own processes, whose CPU per request is reported next to the timings. Each hop is driven
   // twice: the upstream answering JSON, and answering with a one-event SSE stream (the SDK default).
   const hops = [
@@ -96,6 +100,7 @@ async function main() {
   ];
   const targets = [
     ...hops.map(([name, url, pids]) => [name, url, pids, 'JSON']),
+    ['node floor', `http://127.0.0.1:${floorPort}/mcp`, [floor.pid], 'JSON'],
     ['mcpgate', `${gatewayBase}/brains/bench/mcp`, [gateway.pid], 'JSON'],
     ...hops.map(([name, url, pids]) => [name, `${url}?sse`, pids, 'SSE']),
     ['mcpgate', `${gatewayBase}/brains/bench-sse/mcp`, [gateway.pid], 'SSE'],
