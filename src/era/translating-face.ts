@@ -11,20 +11,17 @@
  */
 import type { Principal } from '../auth/authenticator.js';
 import { storeUnavailableResponse } from '../auth/middleware.js';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
 import { type JsonRpcBody, readJsonRpcBody } from '../proxy/body.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
-import { createAsker } from './asker.js';
 import { openFeedStream } from './feed-stream.js';
 import { initializeResult } from './legacy-shape.js';
 import { createSessionRelay } from './relay.js';
-import { createReply } from './reply.js';
 import { eraServices } from './services.js';
-import { AskError, translateRequest } from './translate.js';
+import { createTranslatedRequests } from './translated-requests.js';
 import {
-  clientSideOfSession,
   createTranslatedSessions,
   TRANSLATED_PREFIX,
   type TranslatedSession,
@@ -53,12 +50,9 @@ export interface TranslatingFace {
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const LEVELS = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
-const result = (id: JsonRpcId, value: unknown) => json(200, { jsonrpc: '2.0', id, result: value });
-const accepted = () => new Response(null, { status: 202 });
 
 function failure(err: unknown, id: JsonRpcId): Response {
   if (isGatewayError(err, 'ERR_STORE_UNAVAILABLE')) return storeUnavailableResponse();
@@ -92,6 +86,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
     instanceId: deps.instanceId,
   });
   const relay = createSessionRelay({ bus: deps.bus, lifecycle: deps.lifecycle });
+  const requests = createTranslatedRequests({ deps, era, sessions, relay });
 
   async function initialize(body: JsonRpcBody, target: TranslatingTarget): Promise<Response> {
     const { brain, principal } = target;
@@ -177,138 +172,6 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
     }
   }
 
-  function translate(
-    request: Request,
-    body: JsonRpcBody,
-    session: TranslatedSession,
-    brain: ResolvedBrain,
-  ): Promise<Response> {
-    const controller = new AbortController();
-    const accept = request.headers.get('accept') ?? '';
-    const { channel, response } = createReply({
-      acceptsSse: accept.includes('text/event-stream'),
-      keepAliveMs: config.keepAliveMs,
-      onCancel: () => controller.abort(),
-    });
-    const asker = createAsker({ send: (message) => channel.write(message) });
-    const untrack = relay.track(brain.id, session.id, {
-      tokenId: session.tokenId,
-      requestId: body.id,
-      asker,
-      abort: () => controller.abort(),
-    });
-    const done = deps.lifecycle.inflight.begin();
-    void (async () => {
-      try {
-        const outcome = await translateRequest(
-          body.method!,
-          body.params,
-          {
-            upstream: era.upstreamFor(brain),
-            catalog: era.catalogFor(brain),
-            client: clientSideOfSession(session),
-            signal: controller.signal,
-            onEraMismatch: () => era.probe.forget(brain.id),
-          },
-          {
-            notify: (message) => channel.write(message),
-            ask: (method, params, signal) =>
-              channel.canStream
-                ? asker.ask(method, params, signal)
-                : Promise.reject(
-                    new AskError({
-                      code: JSONRPC.INVALID_REQUEST,
-                      message: `The upstream asks the client for ${method}, which needs an event stream; this request did not accept text/event-stream`,
-                    }),
-                  ),
-          },
-        );
-        if (!outcome) channel.abandon();
-        else if ('result' in outcome) channel.finish({ jsonrpc: '2.0', id: body.id, result: outcome.result });
-        else channel.finish({ jsonrpc: '2.0', id: body.id, error: outcome.error });
-      } catch (err) {
-        const exposed = err instanceof GatewayError && err.expose;
-        logger.warn(
-          { brain: brain.id, code: (err as GatewayError).code, method: body.method },
-          'translated request failed',
-        );
-        channel.finish({
-          jsonrpc: '2.0',
-          id: body.id,
-          error: exposed
-            ? { code: JSONRPC.SERVER_ERROR, message: err.message }
-            : { code: JSONRPC.INTERNAL_ERROR, message: 'Internal error' },
-        });
-      } finally {
-        untrack();
-        asker.close();
-        done();
-      }
-    })();
-    request.signal.addEventListener('abort', () => controller.abort(), {
-      once: true,
-      signal: controller.signal,
-    });
-    return response;
-  }
-
-  async function post(request: Request, session: TranslatedSession, brain: ResolvedBrain): Promise<Response> {
-    const body = await readJsonRpcBody(request, config.maxBodyBytes);
-    const text = Buffer.from(body.bytes).toString('utf8');
-    if (body.method === undefined) {
-      // The client answers a request the gateway made (MRTR round): to whichever instance waits for it.
-      await relay.route(brain.id, session.id, JSON.parse(text) as Json, text);
-      return accepted();
-    }
-    const params = isObject(body.params) ? body.params : {};
-    if (body.id === null) {
-      if (body.method === 'notifications/cancelled')
-        await relay.route(brain.id, session.id, JSON.parse(text) as Json, text);
-      // No other client notification has a 2026-07-28 counterpart (initialized, roots/list_changed).
-      return accepted();
-    }
-    switch (body.method) {
-      case 'initialize':
-        return jsonRpcErrorResponse(
-          400,
-          JSONRPC.INVALID_REQUEST,
-          'Invalid Request: Server already initialized',
-          { id: body.id },
-        );
-      case 'ping':
-        return result(body.id, {});
-      case 'logging/setLevel': {
-        if (typeof params.level !== 'string' || !LEVELS.has(params.level)) {
-          return jsonRpcErrorResponse(
-            200,
-            JSONRPC.INVALID_PARAMS,
-            'Invalid params: level must be an RFC 5424 level',
-            { id: body.id },
-          );
-        }
-        await sessions.update(session, { logLevel: params.level });
-        return result(body.id, {});
-      }
-      case 'resources/subscribe':
-      case 'resources/unsubscribe': {
-        if (typeof params.uri !== 'string') {
-          return jsonRpcErrorResponse(200, JSONRPC.INVALID_PARAMS, 'Invalid params: uri is required', {
-            id: body.id,
-          });
-        }
-        const set = new Set(session.state.subscriptions ?? []);
-        if (body.method === 'resources/subscribe') set.add(params.uri);
-        else set.delete(params.uri);
-        const next = await sessions.update(session, { subscriptions: [...set] });
-        // A GET stream here listens with the new filter before the client hears "subscribed".
-        await relay.applied(next);
-        return result(body.id, {});
-      }
-      default:
-        return translate(request, body, session, brain);
-    }
-  }
-
   async function serve(
     request: Request,
     session: TranslatedSession,
@@ -338,7 +201,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
         logger: logger.child({ brain: brain.id }),
       });
     }
-    return post(request, session, brain);
+    return requests.post(request, session, brain);
   }
 
   const face: TranslatingFace = {
