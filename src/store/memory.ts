@@ -6,6 +6,8 @@
  */
 import { GatewayError } from '../errors.js';
 import type {
+  AuditEntry,
+  AuditRecord,
   Brain,
   BrainPatch,
   InstanceRecord,
@@ -14,6 +16,7 @@ import type {
   NewSession,
   NewToken,
   Org,
+  OrgPatch,
   SessionFilter,
   SessionPatch,
   SessionRecord,
@@ -23,6 +26,8 @@ import type {
 
 export interface MemoryStoreOptions {
   now?: () => Date;
+  /** Audit records kept (a ring: the oldest go first); default 10,000 (MCPGATE_AUDIT_RING_SIZE). */
+  auditCapacity?: number;
 }
 
 const BRAIN_PATCH_KEYS = [
@@ -33,6 +38,9 @@ const BRAIN_PATCH_KEYS = [
   'firstByteTimeoutMs',
   'era',
 ] as const satisfies ReadonlyArray<keyof BrainPatch>;
+const ORG_PATCH_KEYS = ['name', 'rateLimitPerMinute', 'rateLimitBurst'] as const satisfies ReadonlyArray<
+  keyof OrgPatch
+>;
 const SESSION_PATCH_KEYS = [
   'upstreamSessionId',
   'protocolVersion',
@@ -57,6 +65,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const sessions = new Map<string, SessionRecord>();
   const lastInit = new Map<string, unknown>();
   const instances = new Map<string, InstanceRecord>();
+  // The audit ring (issue 7 §4: "memory store keeps a bounded ring"): `audit[seq % capacity]`.
+  const auditCapacity = options.auditCapacity ?? 10_000;
+  const audit: Array<AuditRecord | undefined> = [];
+  let auditSeq = 0;
 
   /** Removes legacy sessions matching `match`; returns them (what the Postgres store's delete returns). */
   const dropLegacySessions = (match: (s: SessionRecord) => boolean): SessionRecord[] => {
@@ -77,7 +89,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async createOrg({ slug, name }) {
       if (orgs.has(slug))
         throw new GatewayError('ERR_CONFLICT', `org ${slug} already exists`, { field: 'slug' });
-      const org: Org = { slug, name, createdAt: now() };
+      const org: Org = { slug, name, rateLimitPerMinute: null, rateLimitBurst: null, createdAt: now() };
       orgs.set(slug, org);
       return copy(org);
     },
@@ -87,6 +99,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async listOrgs() {
       return [...orgs.values()].sort((a, b) => a.slug.localeCompare(b.slug)).map(copy);
+    },
+    async updateOrg(slug, patch: OrgPatch) {
+      const org = orgs.get(slug);
+      if (!org) return undefined;
+      for (const key of ORG_PATCH_KEYS) if (patch[key] !== undefined) (org[key] as unknown) = patch[key];
+      return copy(org);
     },
 
     async createBrain(input: NewBrain) {
@@ -204,7 +222,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     async registerInstance(input: NewInstance) {
       const at = now();
-      const instance: InstanceRecord = { ...input, heartbeatAt: at, draining: false, startedAt: at };
+      const instance: InstanceRecord = {
+        ...input,
+        machineId: input.machineId ?? null,
+        heartbeatAt: at,
+        draining: false,
+        startedAt: at,
+      };
       instances.set(input.id, instance);
       return copy(instance);
     },
@@ -240,6 +264,39 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           (!instances.has(s.ownerInstance) && s.ownerInstance !== except && s.lastSeenAt.getTime() < cutoff),
       );
       return { instances: dead.sort((a, b) => a.id.localeCompare(b.id)), sessions: reaped };
+    },
+
+    async appendAudit(entries: AuditEntry[]) {
+      for (const entry of entries) {
+        auditSeq++;
+        audit[auditSeq % auditCapacity] = { ...copy(entry), id: String(auditSeq) };
+      }
+    },
+    async listAudit(query) {
+      const out: AuditRecord[] = [];
+      const after = query.after === undefined ? 0 : Number(query.after);
+      const first = Math.max(after + 1, auditSeq - Math.min(auditSeq, auditCapacity) + 1);
+      for (let seq = first; seq <= auditSeq && out.length < query.limit; seq++) {
+        const r = audit[seq % auditCapacity];
+        if (r === undefined) continue;
+        if (query.org !== undefined && r.org !== query.org) continue;
+        if (query.brain !== undefined && r.brain !== query.brain) continue;
+        if (query.since !== undefined && r.at < query.since) continue;
+        out.push(copy(r));
+      }
+      return out;
+    },
+    async pruneAudit(before) {
+      let pruned = 0;
+      const oldest = auditSeq - Math.min(auditSeq, auditCapacity) + 1;
+      for (let seq = oldest; seq <= auditSeq; seq++) {
+        const r = audit[seq % auditCapacity];
+        if (r && r.at < before) {
+          audit[seq % auditCapacity] = undefined;
+          pruned++;
+        }
+      }
+      return pruned;
     },
 
     async ping() {},

@@ -8,10 +8,21 @@
  */
 import postgres, { type Sql } from 'postgres';
 import { GatewayError } from '../errors.js';
+import { createAuditQueries } from './postgres-audit.js';
 import { guard, storeUnavailable, withDeadline } from './postgres-errors.js';
 import { createInstanceQueries } from './postgres-instances.js';
 import { createSessionQueries } from './postgres-sessions.js';
-import type { Brain, BrainEra, BrainPatch, NewBrain, NewToken, Org, Store, TokenRecord } from './types.js';
+import type {
+  Brain,
+  BrainEra,
+  BrainPatch,
+  NewBrain,
+  NewToken,
+  Org,
+  OrgPatch,
+  Store,
+  TokenRecord,
+} from './types.js';
 
 export type PostgresStoreOptions = (
   | {
@@ -58,6 +69,8 @@ const CLIENT_OPTIONS = {
 interface OrgRow {
   slug: string;
   name: string | null;
+  rate_limit_per_minute: number | null;
+  rate_limit_burst: number | null;
   created_at: Date;
 }
 
@@ -85,7 +98,13 @@ interface TokenRow {
   created_at: Date;
 }
 
-const toOrg = (r: OrgRow): Org => ({ slug: r.slug, name: r.name, createdAt: r.created_at });
+const toOrg = (r: OrgRow): Org => ({
+  slug: r.slug,
+  name: r.name,
+  rateLimitPerMinute: r.rate_limit_per_minute,
+  rateLimitBurst: r.rate_limit_burst,
+  createdAt: r.created_at,
+});
 
 const toBrain = (r: BrainRow): Brain => ({
   id: r.id,
@@ -146,7 +165,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         'createOrg',
         async () => {
           const [row] = await sql<OrgRow[]>`
-            insert into orgs (slug, name) values (${slug}, ${name}) returning slug, name, created_at`;
+            insert into orgs (slug, name) values (${slug}, ${name}) returning *`;
           return toOrg(row!);
         },
         {
@@ -156,13 +175,29 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       ),
     getOrg: (slug) =>
       guard('getOrg', async () => {
-        const [row] = await sql<OrgRow[]>`select slug, name, created_at from orgs where slug = ${slug}`;
+        const [row] = await sql<OrgRow[]>`select * from orgs where slug = ${slug}`;
         return row && toOrg(row);
       }),
     listOrgs: () =>
       guard('listOrgs', async () => {
-        const rows = await sql<OrgRow[]>`select slug, name, created_at from orgs`;
+        const rows = await sql<OrgRow[]>`select * from orgs`;
         return rows.map(toOrg).sort(byKey((o) => o.slug));
+      }),
+    updateOrg: (slug, patch: OrgPatch) =>
+      guard('updateOrg', async () => {
+        // Undefined fields are left alone; null clears (as in the memory store).
+        const sets = [];
+        if (patch.name !== undefined) sets.push(sql`name = ${patch.name}`);
+        if (patch.rateLimitPerMinute !== undefined)
+          sets.push(sql`rate_limit_per_minute = ${patch.rateLimitPerMinute}`);
+        if (patch.rateLimitBurst !== undefined) sets.push(sql`rate_limit_burst = ${patch.rateLimitBurst}`);
+        if (sets.length === 0) {
+          const [row] = await sql<OrgRow[]>`select * from orgs where slug = ${slug}`;
+          return row && toOrg(row);
+        }
+        const assignments = sets.reduce((list, set) => sql`${list}, ${set}`);
+        const [row] = await sql<OrgRow[]>`update orgs set ${assignments} where slug = ${slug} returning *`;
+        return row && toOrg(row);
       }),
 
     createBrain: (input: NewBrain) =>
@@ -271,6 +306,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     ...createSessionQueries(sql),
     ...createInstanceQueries(sql),
+    ...createAuditQueries(sql),
 
     async ping() {
       let timer: NodeJS.Timeout | undefined;

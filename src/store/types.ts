@@ -12,7 +12,52 @@
 export interface Org {
   slug: string;
   name: string | null;
+  /**
+   * Per-org override of the org-wide rate limit (issue 7 §3, docs/security.md): requests per minute, 0 for
+   * none; null → the deployment's MCPGATE_RATE_LIMIT_ORG_PER_MIN.
+   */
+  rateLimitPerMinute: number | null;
+  /** Bucket capacity for the override; null → ten seconds' worth of the rate. */
+  rateLimitBurst: number | null;
   createdAt: Date;
+}
+
+export type OrgPatch = Partial<Pick<Org, 'name' | 'rateLimitPerMinute' | 'rateLimitBurst'>>;
+
+/** One JSON-RPC request as the audit log keeps it (issue 7 §4): who, what, how it went; never a body. */
+export interface AuditEntry {
+  at: Date;
+  org: string;
+  brain: string;
+  tokenId: string;
+  /** A hash of the session id (`sessionRef`, src/observe/observe.ts), never the id itself; null without a session. */
+  session: string | null;
+  /** `mcp` (Streamable HTTP) or `sse` (legacy HTTP+SSE). */
+  face: string;
+  /** The JSON-RPC method; null when the message could not be read (400, 413, 429 before parsing). */
+  method: string | null;
+  /** The tool, prompt or resource the request names, when it names one. */
+  name: string | null;
+  /** HTTP status of the exchange (legacy messages: what it would have been; see docs/security.md). */
+  status: number;
+  latencyMs: number;
+  requestId: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  /** Increasing with insertion: the paging cursor. */
+  id: string;
+}
+
+export interface AuditQuery {
+  org?: string;
+  brain?: string;
+  /** Only records at or after this time. */
+  since?: Date;
+  /** Only records after this id (the previous page's last). */
+  after?: string;
+  /** At most this many, in id order. */
+  limit: number;
 }
 
 /**
@@ -116,6 +161,8 @@ export interface InstanceRecord {
   id: string;
   /** MCPGATE_INSTANCE_URL: where peers reach this instance. */
   url: string;
+  /** FLY_MACHINE_ID on Fly (the target of `fly-replay: instance=`); null elsewhere. */
+  machineId: string | null;
   /** A per-process id: tells one incarnation of an instance id from the next. */
   bootId: string;
   heartbeatAt: Date;
@@ -123,7 +170,7 @@ export interface InstanceRecord {
   startedAt: Date;
 }
 
-export type NewInstance = Pick<InstanceRecord, 'id' | 'url' | 'bootId'>;
+export type NewInstance = Pick<InstanceRecord, 'id' | 'url' | 'bootId'> & { machineId?: string | null };
 
 export interface ReapedInstances {
   instances: InstanceRecord[];
@@ -137,6 +184,8 @@ export interface Store {
   createOrg(org: { slug: string; name: string | null }): Promise<Org>;
   getOrg(slug: string): Promise<Org | undefined>;
   listOrgs(): Promise<Org[]>;
+  /** Undefined fields are left alone, null clears; undefined when there is no such org. */
+  updateOrg(slug: string, patch: OrgPatch): Promise<Org | undefined>;
 
   createBrain(brain: NewBrain): Promise<Brain>;
   getBrain(id: string): Promise<Brain | undefined>;
@@ -182,6 +231,13 @@ export interface Store {
    * nothing, so no instance or session is ever reaped twice.
    */
   reapDeadInstances(options: { silentForMs: number; except?: string }): Promise<ReapedInstances>;
+
+  /** Appends audit entries (one batch, written together). */
+  appendAudit(entries: AuditEntry[]): Promise<void>;
+  /** Audit records matching the query, in id (insertion) order. */
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Deletes audit records older than `before`; returns how many. */
+  pruneAudit(before: Date): Promise<number>;
 
   /** Resolves when the store answers; rejects with ERR_STORE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;

@@ -59,6 +59,7 @@ describePostgres('runMigrations', () => {
     const tables = await sql<{ name: string }[]>`
       select table_name as name from information_schema.tables where table_schema = 'public' order by 1`;
     expect(tables.map((t) => t.name)).toEqual([
+      'audit_log',
       'brains',
       'instances',
       'last_init_params',

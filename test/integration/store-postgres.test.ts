@@ -23,7 +23,7 @@ describePostgres('store: postgres', () => {
   });
 
   describeStoreContract('postgres', async () => {
-    await sql`truncate orgs, brains, tokens, sessions, last_init_params, instances`;
+    await sql`truncate orgs, brains, tokens, sessions, last_init_params, instances, audit_log`;
     return createPostgresStore({ sql });
   });
 

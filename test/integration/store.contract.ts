@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GatewayErrorCode } from '../../src/errors.js';
-import type { NewBrain, NewSession, NewToken, Store } from '../../src/store/types.js';
+import type { AuditEntry, NewBrain, NewSession, NewToken, Store } from '../../src/store/types.js';
 
 async function rejection(promise: Promise<unknown>): Promise<{ code: GatewayErrorCode; field?: string }> {
   const err = await promise.then(
@@ -73,13 +73,21 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
     describe('orgs', () => {
       it('creates, reads and lists orgs by slug', async () => {
         const created = await store.createOrg({ slug: 'beta', name: 'Beta Inc' });
-        expect(created).toEqual({ slug: 'beta', name: 'Beta Inc', createdAt: expect.any(Date) });
+        expect(created).toEqual({
+          slug: 'beta',
+          name: 'Beta Inc',
+          rateLimitPerMinute: null,
+          rateLimitBurst: null,
+          createdAt: expect.any(Date),
+        });
         await store.createOrg({ slug: 'alpha', name: null });
         await store.createOrg({ slug: 'gamma-2', name: null });
         expect(await store.getOrg('beta')).toEqual(created);
         expect(await store.getOrg('alpha')).toEqual({
           slug: 'alpha',
           name: null,
+          rateLimitPerMinute: null,
+          rateLimitBurst: null,
           createdAt: expect.any(Date),
         });
         expect(await store.getOrg('nope')).toBeUndefined();
@@ -95,6 +103,88 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
 
       it('lists nothing when empty', async () => {
         expect(await store.listOrgs()).toEqual([]);
+      });
+
+      it('updates the rate-limit override and the name; undefined leaves a field, null clears it', async () => {
+        const created = await store.createOrg({ slug: 'acme', name: 'Acme' });
+        const limited = await store.updateOrg('acme', { rateLimitPerMinute: 120, rateLimitBurst: 20 });
+        expect(limited).toEqual({ ...created, rateLimitPerMinute: 120, rateLimitBurst: 20 });
+        expect(await store.getOrg('acme')).toEqual(limited);
+        const renamed = await store.updateOrg('acme', { name: null, rateLimitBurst: null });
+        expect(renamed).toEqual({ ...created, name: null, rateLimitPerMinute: 120, rateLimitBurst: null });
+        expect(await store.updateOrg('acme', {})).toEqual(renamed);
+        expect(await store.updateOrg('nope', { rateLimitPerMinute: 1 })).toBeUndefined();
+        expect(await store.getOrg('nope')).toBeUndefined();
+      });
+    });
+
+    describe('audit log', () => {
+      const entry = (n: number, extra: Partial<AuditEntry> = {}): AuditEntry => ({
+        at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)),
+        org: 'acme',
+        brain: 'b1',
+        tokenId: 'tok1',
+        session: null,
+        face: 'mcp',
+        method: 'tools/call',
+        name: `tool-${n}`,
+        status: 200,
+        latencyMs: 1.25,
+        requestId: `req-${n}`,
+        ...extra,
+      });
+
+      it('appends batches and reads them back in order, every field kept', async () => {
+        await store.appendAudit([entry(1, { session: 'a1b2c3', method: null, name: null, status: 429 })]);
+        await store.appendAudit([entry(2, { face: 'sse', latencyMs: 0.004 }), entry(3)]);
+        await store.appendAudit([]);
+        const records = await store.listAudit({ limit: 10 });
+        expect(records).toEqual([
+          {
+            ...entry(1, { session: 'a1b2c3', method: null, name: null, status: 429 }),
+            id: expect.any(String),
+          },
+          { ...entry(2, { face: 'sse', latencyMs: 0.004 }), id: expect.any(String) },
+          { ...entry(3), id: expect.any(String) },
+        ]);
+        const ids = records.map((r) => BigInt(r.id));
+        expect(ids[0]! < ids[1]! && ids[1]! < ids[2]!).toBe(true);
+      });
+
+      it('filters by org, brain and time, and pages with the last id as cursor', async () => {
+        const entries = Array.from({ length: 12 }, (_, n) =>
+          entry(n, { org: n % 3 === 0 ? 'globex' : 'acme', brain: n % 2 === 0 ? 'b1' : 'b2' }),
+        );
+        await store.appendAudit(entries);
+        const acme = await store.listAudit({ org: 'acme', limit: 100 });
+        expect(acme.map((r) => r.requestId)).toEqual(
+          entries.filter((e) => e.org === 'acme').map((e) => e.requestId),
+        );
+        const acmeB1 = await store.listAudit({ org: 'acme', brain: 'b1', limit: 100 });
+        expect(acmeB1.map((r) => r.requestId)).toEqual(['req-2', 'req-4', 'req-8', 'req-10']);
+        const since = await store.listAudit({ since: entries[9]!.at, limit: 100 });
+        expect(since.map((r) => r.requestId)).toEqual(['req-9', 'req-10', 'req-11']);
+
+        const pages: string[][] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listAudit({ org: 'acme', limit: 3, after });
+          if (page.length === 0) break;
+          pages.push(page.map((r) => r.requestId));
+          after = page.at(-1)!.id;
+        }
+        expect(pages).toEqual([
+          ['req-1', 'req-2', 'req-4'],
+          ['req-5', 'req-7', 'req-8'],
+          ['req-10', 'req-11'],
+        ]);
+      });
+
+      it('prunes records older than a time', async () => {
+        await store.appendAudit([entry(1), entry(2), entry(3)]);
+        expect(await store.pruneAudit(entry(3).at)).toBe(2);
+        expect((await store.listAudit({ limit: 10 })).map((r) => r.requestId)).toEqual(['req-3']);
+        expect(await store.pruneAudit(entry(3).at)).toBe(0);
       });
     });
 
@@ -524,6 +614,7 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
         expect(b).toEqual({
           id: 'inst-b',
           url: 'http://127.0.0.1:1/inst-b',
+          machineId: null,
           bootId: 'boot-inst-b',
           heartbeatAt: expect.any(Date),
           draining: false,
@@ -550,6 +641,16 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
         expect(again).toMatchObject({ id: 'inst-b', bootId: 'boot-2', draining: false });
         expect(await store.getInstance('inst-b')).toEqual(again);
         expect(await store.listInstances()).toHaveLength(2);
+      });
+
+      it('keeps the Fly Machine id of an instance, and its new one on registering again', async () => {
+        await store.registerInstance({ ...instanceInput('inst-m'), machineId: '0e286039f42e86' });
+        expect(await store.getInstance('inst-m')).toMatchObject({ machineId: '0e286039f42e86' });
+        await store.registerInstance({ ...instanceInput('inst-m', 'boot-2'), machineId: '148e21ea7e6089' });
+        expect(await store.getInstance('inst-m')).toMatchObject({
+          machineId: '148e21ea7e6089',
+          bootId: 'boot-2',
+        });
       });
 
       it('deletes an instance with its legacy sessions, returning them; pass-through sessions stay', async () => {
