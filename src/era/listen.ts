@@ -69,6 +69,7 @@ interface Stream {
   controller: AbortController;
   acked: Promise<void>;
   done: Promise<void>;
+  ended: boolean;
 }
 
 export function createListenFeed(options: ListenFeedOptions): ListenFeed {
@@ -88,7 +89,8 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
       nack = reject;
     });
     acked.catch(() => {});
-    const done = (async () => {
+    const stream: Stream = { controller, acked, done: Promise.resolve(), ended: false };
+    stream.done = (async () => {
       try {
         const { headers, body } = modernRequest({
           id: upstreamId(),
@@ -134,9 +136,11 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
         );
       } catch (err) {
         nack(err);
+      } finally {
+        stream.ended = true;
       }
     })();
-    return { controller, acked, done };
+    return stream;
   }
 
   /** Keeps the current stream alive: opened again (with backoff) whenever it ends. */
@@ -166,7 +170,7 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
       await stream.acked;
     } catch (err) {
       stream.controller.abort();
-      if (!current) {
+      if (!current || current.stream.ended) {
         // Nothing is listening now: try again later rather than leave the client deaf.
         current = { stream, filter };
         watch(stream, filter);

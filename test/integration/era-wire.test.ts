@@ -19,6 +19,10 @@ describe('era translation on the wire (scripted 2026-07-28 upstream)', () => {
   let token: string;
   /** The header the `t` tool's `r` argument is annotated with right now. */
   let header = 'Alpha';
+  /** Set to end the next listen stream right after its ack (an upstream restart, say). */
+  let endNextListen = false;
+  /** The latest listen stream left open. */
+  let lastListen: ServerResponse | undefined;
 
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -38,9 +42,27 @@ describe('era translation on the wire (scripted 2026-07-28 upstream)', () => {
       case 'server/discover':
         return ok({
           supportedVersions: ['2026-07-28'],
-          capabilities: { tools: {}, prompts: {} },
+          capabilities: { tools: { listChanged: true }, prompts: {} },
           _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'scripted', version: '1' } },
         });
+      case 'subscriptions/listen': {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const ack = {
+          jsonrpc: '2.0',
+          method: 'notifications/subscriptions/acknowledged',
+          params: {
+            notifications: { toolsListChanged: true },
+            _meta: { 'io.modelcontextprotocol/subscriptionId': body.id },
+          },
+        };
+        res.write(`data: ${JSON.stringify(ack)}\n\n`);
+        if (endNextListen) {
+          endNextListen = false;
+          return void res.end();
+        }
+        lastListen = res;
+        return;
+      }
       case 'tools/list':
         return ok({
           tools: [
@@ -209,6 +231,36 @@ describe('era translation on the wire (scripted 2026-07-28 upstream)', () => {
         message: expect.stringMatching(/elicitation\.url/),
       });
       expect(client.messages.some((m) => m.method === 'elicitation/create')).toBe(false);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('a listen stream that ends is opened again; its notifications reach the client', async () => {
+    const client = await session();
+    const listening = () =>
+      upstream.requests.filter(
+        (r) => JSON.parse(r.body.toString() || '{}').method === 'subscriptions/listen',
+      );
+    try {
+      const before = listening().length;
+      endNextListen = true;
+      await client.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      // The first stream ends after its ack; the gateway listens again after a short backoff.
+      while (listening().length < before + 2) await upstream.nextRequest();
+      const changed = client.next((m) => m.method === 'notifications/tools/list_changed');
+      const note = {
+        jsonrpc: '2.0',
+        method: 'notifications/tools/list_changed',
+        params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'x' } },
+      };
+      lastListen!.write(`data: ${JSON.stringify(note)}\n\n`);
+      // Without the subscription id, as a 2025 client expects it.
+      expect(await changed).toEqual({
+        jsonrpc: '2.0',
+        method: 'notifications/tools/list_changed',
+        params: {},
+      });
     } finally {
       client.close();
     }
