@@ -12,6 +12,7 @@ import { adminErrorBody, createAdminRoutes, describeCause } from './http/admin.j
 import type { AppEnv, GatewayDeps } from './http/context.js';
 import { createHealthRoutes } from './http/health.js';
 import { createInflightMiddleware } from './http/inflight.js';
+import { createInternalRoutes } from './http/internal.js';
 import { createWellKnownRoutes } from './http/well-known.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
 
@@ -40,6 +41,8 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
   app.route('/', createHealthRoutes(deps));
   app.route('/.well-known', createWellKnownRoutes(deps.config));
   app.route('/admin/v1', createAdminRoutes(deps));
+  // Instance-to-instance calls (owner routing, issue 5 §2): signed with MCPGATE_SECRET, refused otherwise.
+  app.route('/internal/v1', createInternalRoutes(deps));
 
   const brains = new Hono<AppEnv>();
   brains.use('/:brain/*', createClientAuth(deps));

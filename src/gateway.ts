@@ -110,7 +110,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     store.kind === 'postgres'
       ? createInstanceRegistry({
           store,
-          self: { id: instanceId, url: boundInstanceUrl(config.instanceUrl, address.port) },
+          self: {
+            id: instanceId,
+            url: boundInstanceUrl(config.instanceUrl, address.port),
+            machineId: config.flyMachineId,
+          },
           heartbeatMs: config.heartbeatMs,
           ttlMs: config.instanceTtlMs,
           logger,

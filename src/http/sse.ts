@@ -13,6 +13,7 @@ import { type ClientMessage, parseClientMessages, readClientMessages } from '../
 import { type LegacySession, openLegacySession } from '../bridge/legacy-session.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { ownerRouting } from '../routing/owner.js';
 import type { AppEnv } from './context.js';
 import { accepted, bufferedBody, middlewareHeaders, nodeOf } from './sse-node.js';
 
@@ -45,6 +46,9 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
   return function legacyFace(app, deps) {
     // Routing table for POSTs; the shared registry (deps.sessions) handles push, revocation, keep-alive.
     const sessions = new Map<string, LegacySession>();
+    // A POST for a session held by another instance goes to its owner (issue 5 §2, src/routing/owner.ts).
+    const router = ownerRouting(deps);
+    router.attachLocal((id) => sessions.get(id));
     // CORS sets its headers before the handler; responses written on the Node socket carry them over.
     const cors = deps.config.corsOrigins.length > 0;
     deps.lifecycle.onShutdown(async () => {
@@ -93,6 +97,7 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
         );
       }
       const session = sessions.get(id);
+      if (!session) return router.route(c, id);
       // Unknown and someone else's look the same: no oracle for live session ids (DESIGN.md §3).
       if (!session || session.tokenId !== c.get('principal').tokenId || session.brain !== c.get('brain').id) {
         return sessionNotFoundResponse();

@@ -18,7 +18,8 @@ import type { ReapedInstances, SessionRecord, Store } from '../store/types.js';
 
 export interface InstanceRegistryOptions {
   store: Store;
-  self: { id: string; url: string };
+  /** `machineId`: FLY_MACHINE_ID, so peers can `fly-replay` to this instance (src/routing/owner.ts). */
+  self: { id: string; url: string; machineId?: string | undefined };
   heartbeatMs: number;
   /** Silent for longer than this → reaped. */
   ttlMs: number;
@@ -68,7 +69,7 @@ export function createInstanceRegistry(options: InstanceRegistryOptions): Instan
   const cleanups = new Set<Promise<unknown>>();
 
   async function register(): Promise<void> {
-    await store.registerInstance({ id: self.id, url: self.url, bootId });
+    await store.registerInstance({ id: self.id, url: self.url, machineId: self.machineId ?? null, bootId });
     if (draining) await store.setInstanceDraining(self.id, true);
     registered = true;
   }

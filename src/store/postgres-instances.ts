@@ -11,6 +11,7 @@ import type { InstanceRecord, NewInstance, ReapedInstances, SessionRecord, Store
 interface InstanceRow {
   id: string;
   url: string;
+  machine_id: string | null;
   boot_id: string;
   heartbeat_at: Date;
   draining: boolean;
@@ -20,6 +21,7 @@ interface InstanceRow {
 const toInstance = (r: InstanceRow): InstanceRecord => ({
   id: r.id,
   url: r.url,
+  machineId: r.machine_id,
   bootId: r.boot_id,
   heartbeatAt: r.heartbeat_at,
   draining: r.draining,
@@ -50,9 +52,11 @@ export function createInstanceQueries(sql: Sql): InstanceQueries {
     registerInstance: (input: NewInstance) =>
       guard('registerInstance', async () => {
         const [row] = await sql<InstanceRow[]>`
-          insert into instances (id, url, boot_id) values (${input.id}, ${input.url}, ${input.bootId})
+          insert into instances (id, url, machine_id, boot_id)
+          values (${input.id}, ${input.url}, ${input.machineId ?? null}, ${input.bootId})
           on conflict (id) do update set
-            url = excluded.url, boot_id = excluded.boot_id, heartbeat_at = now(), draining = false,
+            url = excluded.url, machine_id = excluded.machine_id, boot_id = excluded.boot_id,
+            heartbeat_at = now(), draining = false,
             started_at = now()
           returning *`;
         return toInstance(row!);

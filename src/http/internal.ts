@@ -1,0 +1,71 @@
+/**
+ * Instance-to-instance routes (issue 5 §2), mounted at `/internal/v1`. Only peers holding MCPGATE_SECRET
+ * can call them: every call carries a short-lived JWT addressed to this instance and bound to the body
+ * (src/routing/internal-token.ts); anything else is 401. I/O: the local legacy sessions.
+ *
+ * `POST /sessions/:brain/:id/messages` — a legacy client's POST that landed on another instance, for a
+ * session held here. Answers what the legacy face would have: 202, or 404 / 400 / 413 with its bodies.
+ */
+import { Hono } from 'hono';
+import { type ClientMessage, parseClientMessages } from '../bridge/client-messages.js';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { verifyInternalCall } from '../routing/internal-token.js';
+import { ownerRouting, readBodyText } from '../routing/owner.js';
+import type { AppEnv, GatewayDeps } from './context.js';
+
+const BODY_ERROR_CODES: Partial<Record<string, number>> = {
+  ERR_PARSE: JSONRPC.PARSE_ERROR,
+  ERR_INVALID_MESSAGE: JSONRPC.INVALID_REQUEST,
+  ERR_PAYLOAD_TOO_LARGE: JSONRPC.SERVER_ERROR,
+};
+
+const unauthorized = () =>
+  jsonRpcErrorResponse(401, JSONRPC.SERVER_ERROR, 'Unauthorized: not a valid internal call');
+
+const bodyError = (err: unknown) => {
+  const code = err instanceof GatewayError ? BODY_ERROR_CODES[err.code] : undefined;
+  if (code === undefined) throw err;
+  return jsonRpcErrorResponse((err as GatewayError).status, code, (err as GatewayError).message);
+};
+
+export function createInternalRoutes(
+  deps: Pick<GatewayDeps, 'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId'>,
+): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const router = ownerRouting(deps);
+
+  app.post('/sessions/:brain/:id/messages', async (c) => {
+    const brain = c.req.param('brain');
+    const id = c.req.param('id');
+    const auth = c.req.header('authorization');
+    const token = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+    if (!token) return unauthorized();
+    let body: string;
+    try {
+      body = await readBodyText(c, deps.config.maxBodyBytes);
+    } catch (err) {
+      if (isGatewayError(err, 'ERR_PAYLOAD_TOO_LARGE')) return bodyError(err);
+      throw err;
+    }
+    const claims = await verifyInternalCall(deps.secrets.signingKey, token, deps.instanceId, body);
+    if (!claims || claims.sessionId !== id || claims.brain !== brain) {
+      deps.logger.warn({ path: c.req.path }, 'refused an internal call that is not validly signed');
+      return unauthorized();
+    }
+    const session = router.local(id);
+    if (!session || session.tokenId !== claims.tokenId || session.brain !== brain) {
+      return sessionNotFoundResponse();
+    }
+    let messages: ClientMessage[];
+    try {
+      messages = parseClientMessages(body);
+    } catch (err) {
+      return bodyError(err);
+    }
+    session.accept(messages, claims.protocolVersion);
+    return c.text('Accepted', 202);
+  });
+
+  return app;
+}
