@@ -128,13 +128,14 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
     capabilities = discover.capabilities;
     started = Promise.resolve();
     const requested = isObject(message.params) ? message.params.protocolVersion : undefined;
-    reply(message.id, initializeResult(discover, requested));
+    // Recorded first: a client that reconnects right after finds its params (protocol.md §1.2).
     options.onInitialized({
       sessionId: null,
       protocolVersion: client.protocolVersion,
       params: message.params,
       byClient: true,
     });
+    reply(message.id, initializeResult(discover, requested));
     logger.info(
       { protocolVersion: client.protocolVersion },
       'initialize answered from server/discover (2026-07-28 upstream)',

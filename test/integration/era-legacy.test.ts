@@ -308,6 +308,30 @@ describe.each(storeFactories())(
     );
 
     test.skipIf(skip)(
+      'a reconnected client that does not initialize again carries on with its remembered params',
+      async () => {
+        const first = await openLegacy(gateway.url, 'modern', token);
+        await first.call('i', 'initialize', {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'remembered', version: '9' },
+        });
+        first.close();
+        const again = await openLegacy(gateway.url, 'modern', token);
+        try {
+          const reply = await again.call(1, 'tools/call', { name: 'echo', arguments: { message: 'back' } });
+          expect(reply.result).toMatchObject({ content: [{ text: 'echo: back' }] });
+          expect(upstream.calls('tools/call', 'echo').at(-1)!.body?.params?._meta).toMatchObject({
+            'io.modelcontextprotocol/clientInfo': { name: 'remembered', version: '9' },
+          });
+          expect(again.messages.map((m) => m.id)).toEqual([1]);
+        } finally {
+          again.close();
+        }
+      },
+    );
+
+    test.skipIf(skip)(
       'on the wire: initialize result, local ping, tasks refused with a clear error',
       async () => {
         const raw = await openLegacy(gateway.url, 'modern', token);
