@@ -22,6 +22,8 @@ const secondsArg = process.argv.indexOf('--seconds');
 const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
 const ADMIN = 'bench-admin-token-0123456789';
 const children = [];
+/** Stopped at the end whatever happens (nginx is not our direct child's child, so it needs its own stop). */
+const cleanups = [];
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -90,6 +92,7 @@ async function main() {
   const { token } = await admin(gatewayBase, 'POST', '/orgs/bench/tokens', {});
 
   const nginx = await startNginx({ port: await freePort(), upstreamPort });
+  if (nginx) cleanups.push(() => nginx.stop());
   const floorPort = await freePort();
   const floor = await startChild(['bench/node-floor.mjs', String(floorPort), direct], {}, floorPort);
   // The hop's own processes, whose CPU per request is reported next to the timings. Each hop is driven
@@ -149,7 +152,6 @@ async function main() {
     results[key(name, shape)] = { one, c20, c50 };
     process.stderr.write(`${key(name, shape)}: done\n`);
   }
-  await nginx?.stop();
 
   const ms = (v) => v.toFixed(3);
   const us = (v) => (v === undefined ? 'n/a' : String(Math.round(v)));
@@ -180,6 +182,7 @@ async function main() {
 try {
   await main();
 } finally {
+  for (const cleanup of cleanups) await cleanup();
   for (const child of children) {
     if (child.exitCode === null) {
       child.kill('SIGTERM');
