@@ -85,7 +85,7 @@ describe('era translation on the wire (scripted 2026-07-28 upstream)', () => {
       case 'tools/call':
         if (tool === 't') {
           const name = `mcp-param-${header.toLowerCase()}`;
-          if (req.headers[name] !== (body.params?.arguments as { r?: string }).r) {
+          if (req.headers[name] !== (body.params?.arguments as { r?: string } | undefined)?.r) {
             return fail(400, -32020, `the ${name} header is absent or disagrees`);
           }
           return ok({ content: [{ type: 'text', text: `t via ${header}` }] });
