@@ -25,7 +25,8 @@ const RETURN_RESPONSE = new Set([
   'mcp-protocol-version',
   'allow',
   'retry-after',
-  'www-authenticate',
+  // Not `www-authenticate`: an upstream's challenge is about the brain's credentials, which the client
+  // neither holds nor can fix, and relaying it would send OAuth clients after the wrong server.
 ]);
 
 export const HOP_BY_HOP = new Set([

@@ -33,6 +33,12 @@ function scripted(req: IncomingMessage, res: ServerResponse, seen: SeenRequest) 
       return void res.end(
         '{"jsonrpc":"2.0",  "error":{"code":-32602,"message":"Invalid params: nope"},"id":3}',
       );
+    case 'unauthorized':
+      res.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': 'Bearer resource_metadata="http://upstream.example/.well-known/x"',
+      });
+      return void res.end('{"jsonrpc":"2.0","error":{"code":-32000,"message":"bad upstream key"},"id":5}');
     case 'gone':
       res.writeHead(404, { 'content-type': 'application/json' });
       return void res.end(
@@ -162,6 +168,13 @@ describe.each(storeFactories())('pass-through wire rules ($name store)', ({ skip
     const gone = await send({ body: '{"jsonrpc":"2.0","id":4,"method":"gone"}' });
     expect(gone.status).toBe(404);
     expect(await gone.json()).toEqual(SESSION_NOT_FOUND);
+
+    // The upstream's challenge concerns the brain's credentials: the status and body pass, the
+    // challenge does not (it would send the client's OAuth flow to the upstream's server).
+    const unauthorized = await send({ body: '{"jsonrpc":"2.0","id":5,"method":"unauthorized"}' });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('www-authenticate')).toBeNull();
+    expect(await unauthorized.text()).toContain('bad upstream key');
 
     const get = await send({ method: 'GET', headers: { accept: 'text/event-stream' } });
     expect(get.status).toBe(405);
