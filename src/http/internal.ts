@@ -6,10 +6,13 @@
  * `POST /sessions/:brain/:id/messages` — a legacy client's POST that landed on another instance, for a
  * session held here. Answers what the legacy face would have: 202, or 404 / 400 / 413 with its bodies.
  */
+import { performance } from 'node:perf_hooks';
 import { Hono } from 'hono';
 import { type ClientMessage, parseClientMessages } from '../bridge/client-messages.js';
 import { GatewayError, isGatewayError } from '../errors.js';
+import { admitLegacyMessages } from '../limits/legacy-messages.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { createObservation, requestIdFrom } from '../observe/observation.js';
 import { verifyInternalCall } from '../routing/internal-token.js';
 import { ownerRouting, readBodyText } from '../routing/owner.js';
 import type { AppEnv, GatewayDeps } from './context.js';
@@ -30,7 +33,10 @@ const bodyError = (err: unknown) => {
 };
 
 export function createInternalRoutes(
-  deps: Pick<GatewayDeps, 'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId'>,
+  deps: Pick<
+    GatewayDeps,
+    'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId' | 'limits' | 'observe'
+  >,
 ): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const router = ownerRouting(deps);
@@ -63,7 +69,16 @@ export function createInternalRoutes(
     } catch (err) {
       return bodyError(err);
     }
-    session.accept(messages, claims.protocolVersion);
+    // The owner admits each message (rate limits, audit, metrics: issue 7), as the legacy face does.
+    const admitted = admitLegacyMessages({
+      deps,
+      observation: createObservation(requestIdFrom(c.req.header('x-request-id')), 'sse', performance.now()),
+      principal: { org: session.org, tokenId: session.tokenId, brains: null },
+      brain,
+      session,
+      messages,
+    });
+    session.accept(admitted, claims.protocolVersion);
     return c.text('Accepted', 202);
   });
 

@@ -175,7 +175,12 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
       // upstream client's SSRF guard refuses those.
       res = await request(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          // The owner records the messages under the client's request id (issue 7 §4, §6).
+          'x-request-id': c.get('observation')?.requestId ?? '',
+        },
         body,
         headersTimeout: FORWARD_TIMEOUT_MS,
         bodyTimeout: FORWARD_TIMEOUT_MS,

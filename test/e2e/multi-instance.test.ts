@@ -1,0 +1,352 @@
+/**
+ * Several real gateway processes on one Postgres behind a load balancer that knows nothing about MCP
+ * (issue 5 "Tests"): three `node cli.js serve` instances behind a round-robin proxy, server-everything
+ * upstream, SDK v1 SSE and Streamable HTTP clients. Then the fly-replay path through a stand-in for
+ * Fly's proxy.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildCli } from '../helpers/cli-build.js';
+import { type EverythingServer, freePort, startEverything } from '../helpers/everything.js';
+import { type FlyProxy, startFlyProxy } from '../helpers/fly-proxy.js';
+import { createTestDatabase, describePostgres, type TestDatabase } from '../helpers/postgres.js';
+import { type RoundRobinProxy, startRoundRobinProxy } from '../helpers/round-robin-proxy.js';
+
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+const MCPGATE_SECRET = randomBytes(32).toString('base64');
+const TTL_MS = 3_000;
+
+interface Instance {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  id: string;
+  machineId: string | undefined;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function serve(cli: string, databaseUrl: string, machineId?: string): Promise<Instance> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    MCPGATE_SECRET,
+    MCPGATE_INSTANCE_URL: url,
+    MCPGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+    MCPGATE_HEARTBEAT_MS: '500',
+    MCPGATE_INSTANCE_TTL_MS: String(TTL_MS),
+    MCPGATE_DRAIN_TIMEOUT_MS: '10000',
+    LOG_LEVEL: 'info',
+  };
+  if (machineId) env.FLY_MACHINE_ID = machineId;
+  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  let buffered = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const id = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; instanceId?: string };
+          if (parsed.msg === 'gateway listening') resolve(String(parsed.instanceId));
+        } catch {}
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`serve exited with ${code}:\n${stderr}`)));
+  });
+  return { child, url, id, machineId, exited };
+}
+
+const text = (result: unknown) =>
+  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('\n');
+
+const admin = (base: string, method: string, path: string, body?: unknown) =>
+  fetch(`${base}/admin/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+async function provision(base: string, upstreamUrl: string): Promise<void> {
+  expect((await admin(base, 'POST', '/orgs', { slug: 'acme' })).status).toBe(201);
+  expect((await admin(base, 'POST', '/orgs/acme/brains', { id: 'ev', upstreamUrl })).status).toBe(201);
+}
+
+async function newToken(base: string): Promise<{ token: string; id: string }> {
+  const res = await admin(base, 'POST', '/orgs/acme/tokens', {});
+  return (await res.json()) as { token: string; id: string };
+}
+
+async function legacyClient(base: string, token: string) {
+  const transport = new SSEClientTransport(new URL(`${base}/brains/ev/sse`), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  const client = new Client({ name: 'e2e-legacy', version: '1' });
+  const logs: unknown[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    logs.push(n.params.data);
+  });
+  await client.connect(transport);
+  return { client, transport, logs };
+}
+
+/** The instance holding the client's (only) legacy session. */
+async function ownerOf(base: string, instances: Instance[]): Promise<Instance> {
+  const res = await admin(base, 'GET', '/sessions?brain=ev');
+  const sessions = (await res.json()) as Array<{ kind: string; ownerInstance: string }>;
+  const legacy = sessions.filter((s) => s.kind === 'legacy');
+  expect(legacy).toHaveLength(1);
+  return instances.find((i) => i.id === legacy[0]!.ownerInstance)!;
+}
+
+const waitUntil = async (check: () => Promise<boolean>, ms: number) => {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+};
+
+describePostgres('three gateway processes behind a round-robin balancer (real processes)', () => {
+  let cli: string;
+  let db: TestDatabase;
+  let everything: EverythingServer;
+  let instances: Instance[] = [];
+  let proxy: RoundRobinProxy;
+  let token: string;
+
+  beforeAll(async () => {
+    [cli, db, everything] = await Promise.all([buildCli(), createTestDatabase(), startEverything()]);
+    instances = await Promise.all([0, 1, 2].map(() => serve(cli, db.url)));
+    proxy = await startRoundRobinProxy({ targets: instances.map((i) => ({ url: i.url })) });
+    await provision(proxy.url, everything.url);
+    ({ token } = await newToken(proxy.url));
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const i of instances)
+      if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+    await proxy?.close();
+    await everything?.stop();
+    await db?.drop();
+  });
+
+  it('answers 200 calls of a legacy client whose POSTs land on all three instances; pushes arrive', async () => {
+    const { client, logs } = await legacyClient(proxy.url, token);
+    await client.setLoggingLevel('debug');
+    const before = proxy.log.length;
+    for (let i = 0; i < 200; i++) {
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toBe(
+        `Echo: m${i}`,
+      );
+    }
+    const posts = proxy.log.slice(before).filter((l) => l.method === 'POST' && l.path.includes('/messages'));
+    expect(new Set(posts.map((p) => p.target)).size).toBe(3);
+    expect(posts.every((p) => p.status === 202)).toBe(true);
+    // Pushes: progress notifications of a long-running operation, and the admin notify on the owner.
+    const progress: number[] = [];
+    await client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    const owner = await ownerOf(proxy.url, instances);
+    const notified = await admin(owner.url, 'POST', '/brains/ev/notify', {
+      level: 'info',
+      data: 'hello all',
+    });
+    expect(notified.status).toBe(200);
+    expect(await waitUntil(async () => logs.includes('hello all'), 2_000)).toBe(true);
+    await client.close();
+  }, 120_000);
+
+  it('serves a Streamable HTTP session through every instance; its token binding holds everywhere', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${proxy.url}/brains/ev/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    });
+    const client = new Client({ name: 'e2e-modern', version: '1' });
+    await client.connect(transport);
+    for (let i = 0; i < 9; i++) {
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: `s${i}` } }))).toBe(
+        `Echo: s${i}`,
+      );
+    }
+    const sessionId = transport.sessionId!;
+    const { token: another } = await newToken(proxy.url);
+    for (const instance of instances) {
+      const res = await fetch(`${instance.url}/brains/ev/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${another}`,
+          'mcp-session-id': sessionId,
+          'mcp-protocol-version': '2025-06-18',
+          accept: 'application/json, text/event-stream',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(res.status).toBe(404);
+      await res.body?.cancel();
+    }
+    await client.close();
+  }, 60_000);
+
+  it('refuses a revoked token on all three instances within 2 s', async () => {
+    const doomed = await newToken(proxy.url);
+    const initialize = (base: string) =>
+      fetch(`${base}/brains/ev/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${doomed.token}`,
+          accept: 'application/json, text/event-stream',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: 'x', version: '1' },
+          },
+        }),
+      });
+    // Every instance has the token cached before the revocation.
+    for (const i of instances) {
+      const res = await initialize(i.url);
+      expect(res.status).toBe(200);
+      await res.body?.cancel();
+    }
+    const revokedAt = Date.now();
+    expect((await admin(instances[0]!.url, 'DELETE', `/tokens/${doomed.id}`)).status).toBeLessThan(300);
+    for (const i of instances) {
+      const refused = await waitUntil(
+        async () => {
+          const res = await initialize(i.url);
+          await res.body?.cancel();
+          return res.status === 401;
+        },
+        2_000 - (Date.now() - revokedAt),
+      );
+      expect(refused).toBe(true);
+    }
+    expect(Date.now() - revokedAt).toBeLessThan(2_000);
+  }, 30_000);
+
+  it('SIGTERM of the owner mid-conversation: the accepted call completes, the client reconnects and carries on', async () => {
+    const first = await legacyClient(proxy.url, token);
+    await first.client.callTool({ name: 'echo', arguments: { message: 'before' } });
+    const owner = await ownerOf(proxy.url, instances);
+    const call = first.client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
+      undefined,
+      { timeout: 20_000 },
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    owner.child.kill('SIGTERM');
+    const result = await call;
+    expect(text(result)).toMatch(/Long running operation completed/i);
+    expect((await owner.exited).code).toBe(0);
+    instances = instances.filter((i) => i !== owner);
+    proxy.setTargets(instances.map((i) => ({ url: i.url })));
+    // The stream closed with the owner. A POST on the old session is answered 404 (session not found) by
+    // whichever instance it lands on, which tells the client to reconnect; the new session carries on
+    // (the bridge re-initializes upstream with the token's last initialize).
+    await expect(first.client.callTool({ name: 'echo', arguments: { message: 'stale' } })).rejects.toThrow(
+      /404/,
+    );
+    const again = await legacyClient(proxy.url, token);
+    expect(text(await again.client.callTool({ name: 'echo', arguments: { message: 'after' } }))).toBe(
+      'Echo: after',
+    );
+    await again.client.close();
+    await first.client.close();
+  }, 60_000);
+
+  it('kill -9 of the owner: the client recovers after reconnecting; the dead instance’s sessions are reaped', async () => {
+    const first = await legacyClient(proxy.url, token);
+    for (let i = 0; i < 4; i++)
+      await first.client.callTool({ name: 'echo', arguments: { message: `k${i}` } });
+    const owner = await ownerOf(proxy.url, instances);
+    owner.child.kill('SIGKILL');
+    await owner.exited;
+    const killedAt = Date.now();
+    // A POST routed to the dead owner is answered 404, so the client knows to reconnect.
+    await expect(first.client.callTool({ name: 'echo', arguments: { message: 'lost' } })).rejects.toThrow();
+    const again = await legacyClient(proxy.url, token);
+    expect(text(await again.client.callTool({ name: 'echo', arguments: { message: 'back' } }))).toBe(
+      'Echo: back',
+    );
+    const survivor = instances.find((i) => i !== owner)!;
+    const reaped = await waitUntil(async () => {
+      const res = await admin(survivor.url, 'GET', '/sessions?brain=ev');
+      const sessions = (await res.json()) as Array<{ ownerInstance: string }>;
+      return sessions.every((s) => s.ownerInstance !== owner.id);
+    }, 30_000);
+    expect(reaped).toBe(true);
+    expect(Date.now() - killedAt).toBeLessThan(30_000);
+    instances = instances.filter((i) => i !== owner);
+    await again.client.close();
+    await first.client.close().catch(() => {});
+  }, 60_000);
+});
+
+describePostgres('fly-replay through a stand-in for Fly’s proxy (real processes)', () => {
+  let db: TestDatabase;
+  let everything: EverythingServer;
+  let instances: Instance[] = [];
+  let proxy: FlyProxy;
+  let token: string;
+
+  beforeAll(async () => {
+    const [cli, database, upstream] = await Promise.all([
+      buildCli(),
+      createTestDatabase(),
+      startEverything(),
+    ]);
+    db = database;
+    everything = upstream;
+    instances = await Promise.all(
+      ['0e286039f42e86', '148e21ea7e6089', '3d8d9e1a9f2718'].map((m) => serve(cli, db.url, m)),
+    );
+    proxy = await startFlyProxy(instances.map((i) => ({ url: i.url, machineId: i.machineId! })));
+    await provision(proxy.url, everything.url);
+    ({ token } = await newToken(proxy.url));
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const i of instances)
+      if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+    await proxy?.close();
+    await everything?.stop();
+    await db?.drop();
+  });
+
+  it('replays POSTs that land on a non-owner to the owner Machine; every call is answered', async () => {
+    const { client } = await legacyClient(proxy.url, token);
+    for (let i = 0; i < 30; i++) {
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: `f${i}` } }))).toBe(
+        `Echo: f${i}`,
+      );
+    }
+    const owner = await ownerOf(proxy.url, instances);
+    expect(proxy.replays.length).toBeGreaterThanOrEqual(10);
+    expect(proxy.replays.every((r) => r.ok && r.to === owner.machineId)).toBe(true);
+    await client.close();
+  }, 60_000);
+});
