@@ -13,8 +13,11 @@ import type { AppEnv, GatewayDeps } from './http/context.js';
 import { createHealthRoutes } from './http/health.js';
 import { createInflightMiddleware } from './http/inflight.js';
 import { createInternalRoutes } from './http/internal.js';
+import { createMetricsRoutes } from './http/metrics.js';
 import { createWellKnownRoutes } from './http/well-known.js';
+import { createLimitsMiddleware } from './limits/middleware.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
+import { createObserveMiddleware } from './observe/middleware.js';
 
 /** A client-facing face mounted under `/brains/:brain` after auth (pass-through, legacy bridge). */
 export type Face = (app: Hono<AppEnv>, deps: GatewayDeps) => void;
@@ -24,6 +27,8 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
 
   // First, so a drain waits for every request that got in, whatever answers it (issue 5 §6).
   app.use('*', createInflightMiddleware(deps.lifecycle.inflight));
+  // Request id and observation before anything can refuse the request, so refusals are counted too.
+  app.use('/brains/*', createObserveMiddleware(deps.observe));
 
   // Browser boundary first (src/auth/origin.ts): Host allowlist everywhere but health checks, Origin on
   // the MCP faces and the admin API, CORS (off by default) before auth so preflights need no token.
@@ -39,6 +44,9 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
   }
 
   app.route('/', createHealthRoutes(deps));
+  if (deps.config.metricsPort === undefined) {
+    app.route('/', createMetricsRoutes(deps.observe.metrics.registry, deps.config.metricsToken));
+  }
   app.route('/.well-known', createWellKnownRoutes(deps.config));
   app.route('/admin/v1', createAdminRoutes(deps));
   // Instance-to-instance calls (owner routing, issue 5 §2): signed with MCPGATE_SECRET, refused otherwise.
@@ -46,6 +54,8 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
 
   const brains = new Hono<AppEnv>();
   brains.use('/:brain/*', createClientAuth(deps));
+  // Rate and stream limits after auth (they are per token and org), before any face forwards anything.
+  brains.use('/:brain/*', createLimitsMiddleware(deps.limits, deps.observe.metrics));
   for (const face of faces) face(brains, deps);
   app.route('/brains', brains);
 
@@ -56,7 +66,12 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
       err instanceof GatewayError ? err : new GatewayError('ERR_INTERNAL', 'internal error', { cause: err });
     if (gatewayError.status >= 500) {
       deps.logger.error(
-        { code: gatewayError.code, path: c.req.path, cause: describeCause(err) },
+        {
+          code: gatewayError.code,
+          path: c.req.path,
+          reqId: c.get('observation')?.requestId,
+          cause: describeCause(err),
+        },
         'request failed',
       );
     }

@@ -153,6 +153,31 @@ const envSchema = z.object({
   MCPGATE_CORS_ORIGINS: listOf(originEntry),
   MCPGATE_BLOCK_PRIVATE_UPSTREAMS: flag('false'),
   MCPGATE_ALLOW_QUERY_TOKEN: flag('false'),
+  /** Rate limits (issue 7 §3, docs/security.md): requests per minute per token and per org; 0 = none. */
+  MCPGATE_RATE_LIMIT_TOKEN_PER_MIN: intFrom(0, 10_000_000).default(0),
+  MCPGATE_RATE_LIMIT_TOKEN_BURST: optionalString.pipe(intFrom(1, 10_000_000).optional()),
+  MCPGATE_RATE_LIMIT_ORG_PER_MIN: intFrom(0, 10_000_000).default(0),
+  MCPGATE_RATE_LIMIT_ORG_BURST: optionalString.pipe(intFrom(1, 10_000_000).optional()),
+  /** Buckets are per process: each instance enforces limit / this (docs/security.md "Rate limits"). */
+  MCPGATE_RATE_LIMIT_INSTANCES: intFrom(1, 1000).default(1),
+  /** Open SSE streams (legacy GET /sse, pass-through GET /mcp) per token on this instance; 0 = none. */
+  MCPGATE_MAX_STREAMS_PER_TOKEN: intFrom(0, 1_000_000).default(2000),
+  MCPGATE_AUDIT: flag('true'),
+  MCPGATE_AUDIT_BATCH_SIZE: intFrom(1, 10_000).default(500),
+  MCPGATE_AUDIT_FLUSH_MS: intFrom(10, 600_000).default(1_000),
+  MCPGATE_AUDIT_QUEUE_MAX: intFrom(1, 1_000_000).default(20_000),
+  /** Records the embedded (memory) store keeps; the oldest go first. */
+  MCPGATE_AUDIT_RING_SIZE: intFrom(1, 10_000_000).default(10_000),
+  /** Postgres: records older than this are deleted in the background; 0 keeps them forever. */
+  MCPGATE_AUDIT_RETENTION_DAYS: intFrom(0, 36_500).default(90),
+  /** Serve /metrics on this port only (not on PORT); unset → on PORT. */
+  MCPGATE_METRICS_PORT: optionalString.pipe(intFrom(0, 65535).optional()),
+  MCPGATE_METRICS_TOKEN: optionalString.pipe(
+    z.string().min(16, 'expected at least 16 characters').optional(),
+  ),
+  /** node:http `requestTimeout` and `headersTimeout`: slow or stalled requests get 408 (issue 7 §9). */
+  MCPGATE_REQUEST_TIMEOUT_MS: intFrom(1_000, 3_600_000).default(30_000),
+  MCPGATE_HEADERS_TIMEOUT_MS: intFrom(1_000, 3_600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   FLY_MACHINE_ID: optionalString,
   FLY_APP_NAME: optionalString,
@@ -172,6 +197,32 @@ export interface OAuthConfig {
   readonly jwksCooldownMs: number;
   readonly jwksCacheMaxAgeMs: number;
   readonly jwksTimeoutMs: number;
+}
+
+/** A token bucket: `perMinute` refill, `burst` capacity; `perMinute` 0 means unlimited. */
+export interface RateLimit {
+  readonly perMinute: number;
+  readonly burst: number;
+}
+
+/** Issue 7 §3 and §9: request rate per token and per org, open streams per token (docs/security.md). */
+export interface LimitsConfig {
+  readonly token: RateLimit;
+  readonly org: RateLimit;
+  /** Instances sharing the configured limits: each enforces limit / instances. */
+  readonly instances: number;
+  /** 0: no limit. */
+  readonly maxStreamsPerToken: number;
+}
+
+/** Issue 7 §4: the audit log's queue and retention. */
+export interface AuditConfig {
+  readonly enabled: boolean;
+  readonly batchSize: number;
+  readonly flushMs: number;
+  readonly queueMax: number;
+  readonly ringSize: number;
+  readonly retentionDays: number;
 }
 
 export interface Config {
@@ -209,6 +260,19 @@ export interface Config {
   readonly blockPrivateUpstreams: boolean;
   /** `?access_token=` on `GET /brains/:brain/sse` only. */
   readonly allowQueryToken: boolean;
+  readonly limits: LimitsConfig;
+  readonly audit: AuditConfig;
+  /** A separate port for /metrics (then not served on `port`); undefined → on `port`. */
+  readonly metricsPort: number | undefined;
+  /** Bearer required on /metrics when set. */
+  readonly metricsToken: string | undefined;
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+}
+
+/** Burst defaults to ten seconds' worth of the rate (at least 1). */
+function rateLimit(perMinute: number, burst: number | undefined): RateLimit {
+  return Object.freeze({ perMinute, burst: burst ?? Math.max(1, Math.ceil(perMinute / 6)) });
 }
 
 /**
@@ -306,5 +370,23 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     corsOrigins: Object.freeze(e.MCPGATE_CORS_ORIGINS),
     blockPrivateUpstreams: e.MCPGATE_BLOCK_PRIVATE_UPSTREAMS,
     allowQueryToken: e.MCPGATE_ALLOW_QUERY_TOKEN,
+    limits: Object.freeze({
+      token: rateLimit(e.MCPGATE_RATE_LIMIT_TOKEN_PER_MIN, e.MCPGATE_RATE_LIMIT_TOKEN_BURST),
+      org: rateLimit(e.MCPGATE_RATE_LIMIT_ORG_PER_MIN, e.MCPGATE_RATE_LIMIT_ORG_BURST),
+      instances: e.MCPGATE_RATE_LIMIT_INSTANCES,
+      maxStreamsPerToken: e.MCPGATE_MAX_STREAMS_PER_TOKEN,
+    }),
+    audit: Object.freeze({
+      enabled: e.MCPGATE_AUDIT,
+      batchSize: e.MCPGATE_AUDIT_BATCH_SIZE,
+      flushMs: e.MCPGATE_AUDIT_FLUSH_MS,
+      queueMax: e.MCPGATE_AUDIT_QUEUE_MAX,
+      ringSize: e.MCPGATE_AUDIT_RING_SIZE,
+      retentionDays: e.MCPGATE_AUDIT_RETENTION_DAYS,
+    }),
+    metricsPort: e.MCPGATE_METRICS_PORT,
+    metricsToken: e.MCPGATE_METRICS_TOKEN,
+    requestTimeoutMs: e.MCPGATE_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: Math.min(e.MCPGATE_HEADERS_TIMEOUT_MS, e.MCPGATE_REQUEST_TIMEOUT_MS),
   });
 }

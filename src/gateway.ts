@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp, type Face } from './app.js';
+import { createAuditLog } from './audit/queue.js';
 import { createTokenAuthenticator } from './auth/authenticator.js';
 import { createSecretBox } from './auth/secrets.js';
 import { generateId } from './auth/tokens.js';
@@ -13,7 +14,13 @@ import type { Config } from './config.js';
 import { createLocalBus, type EventBus } from './events.js';
 import type { GatewayDeps } from './http/context.js';
 import { createInflight } from './http/inflight.js';
+import { createMetricsRoutes } from './http/metrics.js';
+import { createRateLimiter } from './limits/rate-limiter.js';
+import { createStreamSlots } from './limits/streams.js';
 import type { Logger } from './log.js';
+import { createMetrics } from './observe/metrics.js';
+import { createObserve } from './observe/observe.js';
+import { instrumentUpstream } from './observe/upstream.js';
 import { createUpstreamClient } from './proxy/upstream.js';
 import { createInstanceRegistry, endUpstreamSession, type InstanceRegistry } from './sessions/instances.js';
 import { createSessionRegistry } from './sessions/registry.js';
@@ -28,6 +35,8 @@ export interface Gateway {
   /** The address actually bound (PORT=0 picks a free port). */
   url: string;
   server: ServerType;
+  /** Where /metrics is served when MCPGATE_METRICS_PORT is set; else undefined (it is on `url`). */
+  metricsUrl: string | undefined;
   /** This instance in the shared instance registry; present with the Postgres store (docs/scale-out.md). */
   instances: InstanceRegistry | undefined;
   /** Stops accepting, closes streams and the store. Idempotent. */
@@ -56,7 +65,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
           max: config.databasePoolMax,
           queryTimeoutMs: config.databaseQueryTimeoutMs,
         })
-      : createMemoryStore());
+      : createMemoryStore({ auditCapacity: config.audit.ringSize }));
   // The memory store lives and dies with the process, so a per-process secret is enough there.
   const secret = config.secret ?? new Uint8Array(randomBytes(32));
   const secrets = createSecretBox(secret);
@@ -67,6 +76,22 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       : undefined;
   const bus = options.bus ?? postgresBus ?? createLocalBus();
   const shutdownHooks: Array<() => Promise<void> | void> = [];
+  // Observability and limits (issue 7 §3–§5); the sources the gauges read are filled in below.
+  const streams = createStreamSlots(config.limits.maxStreamsPerToken);
+  const sources = { sessionsByKind: () => ({}) as Record<string, number>, auditQueued: () => 0 };
+  const metrics = createMetrics({
+    bus,
+    streamsByFace: () => streams.byFace(),
+    sessionsByKind: () => sources.sessionsByKind(),
+    auditQueued: () => sources.auditQueued(),
+  });
+  const audit = createAuditLog({
+    store,
+    logger,
+    ...config.audit,
+    counters: { written: metrics.auditWritten, dropped: metrics.auditDropped, failed: metrics.auditFailed },
+  });
+  sources.auditQueued = () => audit.queued;
   const deps: GatewayDeps = {
     config,
     store,
@@ -75,11 +100,14 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     bus,
     auth: createTokenAuthenticator({ store, bus, ttlMs: config.authCacheMs }),
     brains: createBrainCache({ store, secrets, bus, ttlMs: config.authCacheMs }),
-    upstream: createUpstreamClient({
-      connectTimeoutMs: config.upstreamConnectTimeoutMs,
-      firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
-      blockPrivateAddresses: config.blockPrivateUpstreams,
-    }),
+    upstream: instrumentUpstream(
+      createUpstreamClient({
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+        blockPrivateAddresses: config.blockPrivateUpstreams,
+      }),
+      metrics,
+    ),
     sessions: createSessionRegistry({ bus, keepAliveMs: config.keepAliveMs }),
     lifecycle: {
       draining: false,
@@ -89,21 +117,30 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       inflight: createInflight(),
     },
     instanceId,
+    observe: createObserve({ metrics, audit, logger }),
+    limits: { rate: createRateLimiter({ limits: config.limits, store, logger }), streams },
     fetch: options.fetch ?? fetch,
     now: () => new Date(),
   };
+  sources.sessionsByKind = () => deps.sessions.countByKind();
   const app = createApp(deps, options.faces ?? []);
   // Listening before serving, so no event published after boot is missed.
   await postgresBus?.start();
 
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const server = await listen(app.fetch, config.port, config);
+  const url = urlOf(server);
   logger.info({ url, store: store.kind, instanceId: deps.instanceId }, 'gateway listening');
+  // MCPGATE_METRICS_PORT: /metrics on its own listener (e.g. Fly's private [metrics] scrape) only.
+  const metricsServer =
+    config.metricsPort === undefined
+      ? undefined
+      : await listen(
+          createMetricsRoutes(metrics.registry, config.metricsToken).fetch,
+          config.metricsPort,
+          config,
+        );
+  const metricsUrl = metricsServer && urlOf(metricsServer);
+  if (metricsUrl) logger.info({ url: metricsUrl }, 'metrics listening');
 
   // Only a shared store has peers to register with and to reap.
   const instances =
@@ -112,7 +149,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
           store,
           self: {
             id: instanceId,
-            url: boundInstanceUrl(config.instanceUrl, address.port),
+            url: boundInstanceUrl(config.instanceUrl, (server.address() as AddressInfo).port),
             machineId: config.flyMachineId,
           },
           heartbeatMs: config.heartbeatMs,
@@ -128,6 +165,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     deps,
     url,
     server,
+    metricsUrl,
     instances,
     close() {
       closing ??= (async () => {
@@ -137,6 +175,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
           server.close(() => resolve());
           if ('closeAllConnections' in server) server.closeAllConnections();
         });
+        if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+        // Before the store closes: the audit entries of the last requests are written.
+        await deps.observe.close();
         // Before the upstream client closes: deregistering may DELETE upstream sessions left behind.
         await instances?.stop();
         deps.sessions.dispose();
@@ -147,6 +188,34 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       return closing;
     },
   };
+}
+
+/**
+ * Listens with the request timeouts of issue 7 §9: a request whose headers (or whole body) have not arrived
+ * in time gets 408 and its socket closed. Node checks the clocks every `connectionsCheckingInterval`
+ * (default 30 s, too coarse for short timeouts), so that follows the shorter timeout.
+ */
+function listen(
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+  port: number,
+  config: Config,
+): Promise<ServerType> {
+  const { requestTimeoutMs, headersTimeoutMs } = config;
+  const serverOptions = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    connectionsCheckingInterval: Math.min(5_000, Math.max(100, Math.floor(headersTimeoutMs / 4))),
+  };
+  return new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch, port, hostname: config.host, serverOptions }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+function urlOf(server: ServerType): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 /** MCPGATE_INSTANCE_URL as configured, except that port 0 (pick a free port) becomes the bound port. */

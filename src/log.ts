@@ -10,13 +10,25 @@ export type { Logger };
 
 export const REDACT_PATHS = [
   'token',
+  '*.token',
+  'accessToken',
+  'access_token',
   'authorization',
+  '*.authorization',
   'headers.authorization',
   'req.headers.authorization',
   'upstreamHeaders',
   '*.upstreamHeaders',
   'secret',
   'adminToken',
+  'metricsToken',
+  // Session ids are bearer-like (issue 7 §6): logs carry a short prefix (`session`) at most.
+  'sessionId',
+  '*.sessionId',
+  'upstreamSessionId',
+  '*.upstreamSessionId',
+  'headers["mcp-session-id"]',
+  'req.headers["mcp-session-id"]',
 ];
 
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {

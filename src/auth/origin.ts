@@ -60,7 +60,8 @@ export function createOriginGuard(config: BoundaryConfig): MiddlewareHandler<App
   };
 }
 
-const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
+/** Probes and scrapers address instances by IP, not by a public host name (issue 7 §5). */
+const HEALTH_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 function splitHost(value: string): { hostname: string; port: string } | undefined {
   const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(value.trim());

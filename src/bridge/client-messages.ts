@@ -9,6 +9,7 @@
  */
 import { GatewayError } from '../errors.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
+import type { MessageObservation } from '../observe/observe.js';
 
 export type ClientMessageKind = 'request' | 'notification' | 'response';
 
@@ -20,6 +21,8 @@ export interface ClientMessage {
   params: unknown;
   /** What to POST upstream. */
   body: string;
+  /** Set by the face for audit and metrics (src/limits/legacy-messages.ts); its request id goes upstream. */
+  observed?: MessageObservation;
 }
 
 type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };

@@ -48,7 +48,9 @@ export type HandleClientMessage = (
 export function createClientToUpstream(options: ClientToUpstreamOptions): HandleClientMessage {
   const { upstream, deliver, logger, signal } = options;
 
-  const fail = (message: ClientMessage, error: JsonRpcErrorBody['error']) => {
+  /** `status`: the HTTP status the failure stands for, in the audit log (src/observe/observe.ts). */
+  const fail = (message: ClientMessage, error: JsonRpcErrorBody['error'], status = 502) => {
+    message.observed?.fail(status);
     if (message.kind === 'request')
       deliver(JSON.stringify(jsonRpcError(error.code, error.message, message.id, error.data)));
   };
@@ -72,7 +74,7 @@ export function createClientToUpstream(options: ClientToUpstreamOptions): Handle
       if (signal.aborted) return; // the client is gone; nothing to tell it
       const code = err instanceof GatewayError ? err.code : 'ERR_INTERNAL';
       logger.warn({ code, method: message.method, kind: message.kind }, 'legacy message failed upstream');
-      fail(message, localError(err));
+      fail(message, localError(err), err instanceof GatewayError ? err.status : 500);
     }
   }
 

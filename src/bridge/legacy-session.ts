@@ -129,8 +129,18 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     accept(messages, clientVersion) {
       active = true;
       // Answered 202 already, finished on the stream later: a drain waits for it (src/http/inflight.ts).
-      for (const message of messages)
-        void leg.handle(message, clientVersion).finally(deps.lifecycle.inflight.begin());
+      for (const message of messages) {
+        const done = deps.lifecycle.inflight.begin();
+        const { observed } = message;
+        // The audit entry and metrics of the message close with its exchange (src/observe/observe.ts).
+        const end = observed
+          ? () => {
+              done();
+              observed.end();
+            }
+          : done;
+        void leg.handle(message, clientVersion).finally(end);
+      }
     },
     push(message) {
       return stream.write(formatSseEvent({ event: 'message', data: message }));

@@ -88,8 +88,16 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     if (version !== null) headers['mcp-protocol-version'] = version;
   };
 
-  const post = (body: Uint8Array | string, withSession = true) =>
-    client.send(target, { method: 'POST', headers: withSession ? headers : base, body, signal });
+  /** `requestId`: the client POST's `X-Request-Id` (issue 7 §6), when the face observed the message. */
+  const post = (body: Uint8Array | string, withSession = true, requestId?: string) => {
+    const h = withSession ? headers : base;
+    return client.send(target, {
+      method: 'POST',
+      headers: requestId === undefined ? h : { ...h, 'x-request-id': requestId },
+      body,
+      signal,
+    });
+  };
 
   const get = (lastEventId: string | undefined, own: AbortSignal) => {
     const h: Record<string, string> = { ...headers, accept: 'text/event-stream' };
@@ -185,7 +193,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     ready = new Promise<void>((resolve) => (settle = resolve));
     let ok = false;
     try {
-      const res = await post(message.body, false);
+      const res = await post(message.body, false, message.observed?.requestId);
       if (res.status !== 200) {
         const error = upstreamErrorOf(res.status, await textOf(res));
         deliver(JSON.stringify({ jsonrpc: '2.0', error, id: message.id }));
@@ -221,7 +229,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   async function forward(message: ClientMessage): Promise<ForwardOutcome> {
     for (let attempt = 0; ; attempt++) {
       const sent = sessionId;
-      const res = await post(message.body);
+      const res = await post(message.body, true, message.observed?.requestId);
       if (res.status >= 200 && res.status < 300) {
         if (message.kind !== 'request') {
           await res.body.bytes();
@@ -269,7 +277,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     async clientInitialized(message) {
       if (!initializedSent) {
         initializedSent = true;
-        await (await post(message.body)).body.bytes();
+        await (await post(message.body, true, message.observed?.requestId)).body.bytes();
       }
       if (!stream) openStream();
     },

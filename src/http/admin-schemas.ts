@@ -80,6 +80,15 @@ export const patchBrainSchema = z
   })
   .refine((p) => Object.keys(p).length > 0, 'expected at least one field to change');
 
+/** Per-org rate-limit override (issue 7 §3): null restores the deployment default. */
+export const patchOrgSchema = z
+  .strictObject({
+    name: z.string().min(1).max(200).nullable().optional(),
+    rateLimitPerMinute: z.number().int().min(0).max(10_000_000).nullable().optional(),
+    rateLimitBurst: z.number().int().min(1).max(10_000_000).nullable().optional(),
+  })
+  .refine((p) => Object.keys(p).length > 0, 'expected at least one field to change');
+
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   brains: z.array(slugSchema).max(1000).optional(),
@@ -94,6 +103,26 @@ export const createTokenSchema = z.strictObject({
 export const sessionsQuerySchema = z.object({
   org: slugSchema.optional(),
   brain: slugSchema.optional(),
+});
+
+/** `GET /admin/v1/audit` (issue 7 §4): filters, a time floor, the previous page's cursor, a page size. */
+export const auditQuerySchema = z.strictObject({
+  org: slugSchema.optional(),
+  brain: slugSchema.optional(),
+  since: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'expected the `next` value of a previous page')
+    .optional(),
+  limit: z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .default(100),
 });
 
 /** MCP logging levels (RFC 5424 severities, MCP 2025-11-25 server/utilities/logging). */

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { generateId, generateToken, hashToken } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
@@ -17,13 +18,25 @@ import {
   createTokenSchema,
   notifySchema,
   patchBrainSchema,
+  patchOrgSchema,
   sessionsQuerySchema,
   slugSchema,
 } from './admin-schemas.js';
+import { notifyPeers } from '../routing/notify.js';
+import { createAuditRoutes } from './audit.js';
 import type { AppEnv, GatewayDeps } from './context.js';
 
+/** Admin bodies are small JSON objects: a larger one is refused before it is read (issue 7 §9). */
+const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+
 export function orgView(org: Org) {
-  return { slug: org.slug, name: org.name, createdAt: org.createdAt.toISOString() };
+  return {
+    slug: org.slug,
+    name: org.name,
+    rateLimitPerMinute: org.rateLimitPerMinute,
+    rateLimitBurst: org.rateLimitBurst,
+    createdAt: org.createdAt.toISOString(),
+  };
 }
 
 export function brainView(brain: Brain) {
@@ -139,6 +152,20 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
     await next();
     return undefined;
   });
+  // After the token check: a stranger's body is never read at all.
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_ADMIN_BODY_BYTES,
+      onError: (c) =>
+        c.json(
+          adminErrorBody(
+            new GatewayError('ERR_PAYLOAD_TOO_LARGE', `request body over ${MAX_ADMIN_BODY_BYTES} bytes`),
+          ),
+          413,
+        ),
+    }),
+  );
 
   app.post('/orgs', async (c) => {
     const body = await readBody(c, createOrgSchema);
@@ -148,6 +175,17 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
   });
 
   app.get('/orgs', async (c) => c.json((await store.listOrgs()).map(orgView)));
+
+  // Rate-limit override (issue 7 §3): applies on this instance at once, on the others within 30 s.
+  app.patch('/orgs/:org', async (c) => {
+    const slug = param(c, 'org');
+    const body = await readBody(c, patchOrgSchema);
+    const org = await store.updateOrg(slug, body);
+    if (!org) throw new GatewayError('ERR_NOT_FOUND', `org ${slug} not found`);
+    deps.limits.rate.orgChanged(org);
+    deps.logger.info({ org: slug, fields: Object.keys(body) }, 'org updated');
+    return c.json(orgView(org));
+  });
 
   app.get('/orgs/:org/brains', async (c) => {
     const org = param(c, 'org');
@@ -217,7 +255,8 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
     const id = param(c, 'brain');
     const body = await readBody(c, notifySchema);
     if (!(await store.getBrain(id))) throw new GatewayError('ERR_NOT_FOUND', 'brain not found');
-    const delivered = deps.sessions.notifyBrain(id, body);
+    // Here, and on every other live instance (issue 5 §5): `delivered` counts them all.
+    const delivered = deps.sessions.notifyBrain(id, body) + (await notifyPeers(deps, id, body));
     deps.logger.info({ brain: id, level: body.level, delivered }, 'brain notified');
     return c.json({ delivered });
   });
@@ -266,6 +305,8 @@ export function createAdminRoutes(deps: GatewayDeps): Hono<AppEnv> {
     }
     return c.json((await store.listSessions(query.data)).map(sessionView));
   });
+
+  app.route('/audit', createAuditRoutes(deps));
 
   app.notFound((c) => c.json({ error: { code: 'ERR_NOT_FOUND', message: 'no such admin route' } }, 404));
 

@@ -5,7 +5,10 @@ import type { Principal, TokenAuthenticator } from '../auth/authenticator.js';
 import type { SecretBox } from '../auth/secrets.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events.js';
+import type { Limits } from '../limits/middleware.js';
 import type { Logger } from '../log.js';
+import type { Observation } from '../observe/observation.js';
+import type { Observe } from '../observe/observe.js';
 import type { UpstreamClient } from '../proxy/upstream.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
@@ -39,6 +42,10 @@ export interface GatewayDeps {
   sessions: SessionRegistry;
   /** This process's instance id (registered in the store with Postgres). */
   instanceId: string;
+  /** Metrics, the audit log and the request log: where finished exchanges go (src/observe/). */
+  observe: Observe;
+  /** Rate limits and stream slots (src/limits/). */
+  limits: Limits;
   /** Effects: injectable for tests. */
   fetch: typeof fetch;
   now: () => Date;
@@ -49,5 +56,7 @@ export interface AppEnv {
     principal: Principal;
     brain: ResolvedBrain;
     requestId: string;
+    /** Set for every request under `/brains/*` (src/observe/middleware.ts); faces fill in the message. */
+    observation: Observation;
   };
 }

@@ -29,7 +29,11 @@ export function createMcpFace(): Face {
     const translating = createTranslatingFace(deps);
 
     app.on(['POST', 'GET', 'DELETE'], '/:brain/mcp', (c) => {
-      const target = { principal: c.get('principal'), brain: c.get('brain') };
+      const target = {
+        principal: c.get('principal'),
+        brain: c.get('brain'),
+        observation: c.get('observation'),
+      };
       // Era translation (issue 6) sees only 2025 openings and the sessions it issued; the rest passes.
       if (translating.claims(c.req.raw, target.brain)) {
         return translating.handle(c.req.raw, target, (request) => passthrough.handle(request, target));

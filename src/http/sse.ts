@@ -12,6 +12,7 @@ import type { Face } from '../app.js';
 import { type ClientMessage, parseClientMessages, readClientMessages } from '../bridge/client-messages.js';
 import { type LegacySession, openLegacySession } from '../bridge/legacy-session.js';
 import { GatewayError, isGatewayError } from '../errors.js';
+import { admitLegacyMessages } from '../limits/legacy-messages.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
 import { ownerRouting } from '../routing/owner.js';
 import type { AppEnv } from './context.js';
@@ -97,7 +98,15 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
         );
       }
       const session = sessions.get(id);
-      if (!session) return router.route(c, id);
+      if (!session) {
+        const routed = await router.route(c, id);
+        // Handed to the owner (202 from it, or a fly-replay), which records each message (issue 7 §4).
+        const observation = c.get('observation');
+        if (observation && (routed.status === 202 || routed.headers.has('fly-replay'))) {
+          observation.perMessage = true;
+        }
+        return routed;
+      }
       // Unknown and someone else's look the same: no oracle for live session ids (DESIGN.md §3).
       if (!session || session.tokenId !== c.get('principal').tokenId || session.brain !== c.get('brain').id) {
         return sessionNotFoundResponse();
@@ -110,7 +119,16 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
         if (code === undefined) throw err;
         return jsonRpcErrorResponse((err as GatewayError).status, code, (err as GatewayError).message);
       }
-      session.accept(messages, c.req.header('mcp-protocol-version'));
+      // Per JSON-RPC request: rate limits (refusals go out on the stream), audit and metrics (issue 7).
+      const admitted = admitLegacyMessages({
+        deps,
+        observation: c.get('observation'),
+        principal: c.get('principal'),
+        brain: session.brain,
+        session,
+        messages,
+      });
+      session.accept(admitted, c.req.header('mcp-protocol-version'));
       return accepted(c, middlewareHeaders(c, cors));
     });
   };

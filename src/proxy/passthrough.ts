@@ -13,6 +13,7 @@ import { storeUnavailableResponse } from '../auth/middleware.js';
 import { GatewayError, type GatewayErrorCode, isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { noteMessage, type Observation } from '../observe/observation.js';
 import type { SessionBindings } from '../sessions/passthrough-binding.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { type JsonRpcBody, readJsonRpcBody } from './body.js';
@@ -24,6 +25,8 @@ import type { UpstreamRawResponse } from './upstream.js';
 export interface PassthroughRequest {
   principal: Principal;
   brain: ResolvedBrain;
+  /** Filled with the message's method and target (audit, metrics); its request id goes upstream. */
+  observation?: Observation;
 }
 
 export interface Passthrough {
@@ -93,6 +96,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       let body: JsonRpcBody | undefined;
       try {
         if (method === 'POST') body = await readJsonRpcBody(request, config.maxBodyBytes);
+        if (body && target.observation) noteMessage(target.observation, body.method, body.params);
       } catch (err) {
         if (request.signal.aborted) return new Response(null, { status: CLIENT_GONE });
         return errorResponse(err, null);
@@ -130,7 +134,13 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           },
           {
             method,
-            headers: upstreamRequestHeaders(request.headers, brain.upstreamHeaders, EXTRA_UPSTREAM_HEADERS),
+            headers: upstreamRequestHeaders(
+              request.headers,
+              brain.upstreamHeaders,
+              target.observation
+                ? { ...EXTRA_UPSTREAM_HEADERS, 'x-request-id': target.observation.requestId }
+                : EXTRA_UPSTREAM_HEADERS,
+            ),
             body: body?.bytes ?? null,
             signal,
           },

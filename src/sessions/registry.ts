@@ -34,6 +34,8 @@ export interface SessionRegistry {
   add(session: LiveSession): void;
   remove(session: LiveSession): void;
   readonly size: number;
+  /** Live sessions by kind (metrics: `mcpgate_live_sessions`). */
+  countByKind(): Record<string, number>;
   /** Pushes `notifications/message` to every live session of the brain here; returns how many got it. */
   notifyBrain(brain: string, params: NotifyParams): number;
   /** Closes every session matching the predicate; returns how many. */
@@ -85,6 +87,11 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     },
     get size() {
       return sessions.size;
+    },
+    countByKind() {
+      const counts: Record<string, number> = {};
+      for (const session of sessions) counts[session.kind] = (counts[session.kind] ?? 0) + 1;
+      return counts;
     },
     notifyBrain(brain, params) {
       const message = logNotification(params);
