@@ -14,7 +14,9 @@ import { admitLegacyMessages } from '../limits/legacy-messages.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
 import { createObservation, requestIdFrom } from '../observe/observation.js';
 import { verifyInternalCall } from '../routing/internal-token.js';
+import { notifySubject } from '../routing/notify.js';
 import { ownerRouting, readBodyText } from '../routing/owner.js';
+import type { NotifyParams } from '../sessions/registry.js';
 import type { AppEnv, GatewayDeps } from './context.js';
 
 const BODY_ERROR_CODES: Partial<Record<string, number>> = {
@@ -35,7 +37,7 @@ const bodyError = (err: unknown) => {
 export function createInternalRoutes(
   deps: Pick<
     GatewayDeps,
-    'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId' | 'limits' | 'observe'
+    'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId' | 'limits' | 'observe' | 'sessions'
   >,
 ): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -80,6 +82,24 @@ export function createInternalRoutes(
     });
     session.accept(admitted, claims.protocolVersion);
     return c.text('Accepted', 202);
+  });
+
+  // Admin notify from a peer (src/routing/notify.ts): deliver to this instance's sessions of the brain.
+  app.post('/brains/:brain/notify', async (c) => {
+    const brain = c.req.param('brain');
+    const auth = c.req.header('authorization');
+    const token = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+    const body = await readBodyText(c, 64 * 1024).catch(() => undefined);
+    if (body === undefined) return unauthorized();
+    const claims = await verifyInternalCall(deps.secrets.signingKey, token, deps.instanceId, body);
+    if (!claims || claims.sessionId !== notifySubject(brain) || claims.brain !== brain) return unauthorized();
+    let params: NotifyParams;
+    try {
+      params = JSON.parse(body) as NotifyParams;
+    } catch {
+      return unauthorized();
+    }
+    return c.json({ delivered: deps.sessions.notifyBrain(brain, params) });
   });
 
   return app;

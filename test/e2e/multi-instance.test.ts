@@ -156,7 +156,7 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
     const posts = proxy.log.slice(before).filter((l) => l.method === 'POST' && l.path.includes('/messages'));
     expect(new Set(posts.map((p) => p.target)).size).toBe(3);
     expect(posts.every((p) => p.status === 202)).toBe(true);
-    // Pushes: progress notifications of a long-running operation, and the admin notify on the owner.
+    // Pushes: progress notifications of a long-running operation.
     const progress: number[] = [];
     await client.callTool(
       { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
@@ -164,12 +164,15 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
       { onprogress: (p) => progress.push(p.progress) },
     );
     expect(progress.length).toBeGreaterThanOrEqual(1);
+    // Admin notify sent to an instance that does not hold the session: delivered through the owner, counted.
     const owner = await ownerOf(proxy.url, instances);
-    const notified = await admin(owner.url, 'POST', '/brains/ev/notify', {
+    const elsewhere = instances.find((i) => i !== owner)!;
+    const notified = await admin(elsewhere.url, 'POST', '/brains/ev/notify', {
       level: 'info',
       data: 'hello all',
     });
     expect(notified.status).toBe(200);
+    expect(await notified.json()).toEqual({ delivered: 1 });
     expect(await waitUntil(async () => logs.includes('hello all'), 2_000)).toBe(true);
     await client.close();
   }, 120_000);
