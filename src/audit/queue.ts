@@ -85,15 +85,16 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     }
   }
 
+  async function run(): Promise<void> {
+    while (queue.length > 0 && (await writeBatch()));
+    if (options.retentionDays > 0 && now() - lastPrune >= PRUNE_EVERY_MS) await prune();
+  }
+
   function flush(): Promise<void> {
-    writing ??= (async () => {
-      try {
-        while (queue.length > 0 && (await writeBatch()));
-        if (options.retentionDays > 0 && now() - lastPrune >= PRUNE_EVERY_MS) await prune();
-      } finally {
-        writing = undefined;
-      }
-    })();
+    // Cleared in a later tick than it is set, even when there was nothing to do.
+    writing ??= run().finally(() => {
+      writing = undefined;
+    });
     return writing;
   }
 

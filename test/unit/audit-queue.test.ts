@@ -122,6 +122,16 @@ describe('audit queue', () => {
     await log.close();
   });
 
+  it('keeps writing after flushes that found nothing to do', async () => {
+    const { log, batches } = setup({ batchSize: 100 });
+    await log.flush();
+    await log.flush();
+    log.record(entry(1));
+    await log.flush();
+    expect(batches.flat().map((e) => e.requestId)).toEqual(['r1']);
+    await log.close();
+  });
+
   it('close writes what is left, and records nothing afterwards', async () => {
     const { log, batches } = setup({ batchSize: 100 });
     log.record(entry(1));
