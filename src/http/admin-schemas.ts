@@ -33,7 +33,12 @@ export const upstreamHeadersSchema = z
     z
       .string()
       .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name')
-      .refine((name) => !HOP_OR_RESERVED.has(name.toLowerCase()), 'this header is set by the gateway'),
+      .refine(
+        // Mcp-* headers mirror the message per request (Mcp-Method, Mcp-Name, Mcp-Param-*): a brain-wide
+        // value would override them and break the upstream's header/body validation.
+        (name) => !HOP_OR_RESERVED.has(name.toLowerCase()) && !name.toLowerCase().startsWith('mcp-'),
+        'this header is set by the gateway',
+      ),
     z
       .string()
       .max(8192)

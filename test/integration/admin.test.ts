@@ -77,6 +77,17 @@ describe('admin API', () => {
       upstreamHeaders: { 'X-Evil': 'a\r\nInjected: yes' },
     });
     expect(badHeader.status).toBe(400);
+    for (const name of ['Mcp-Method', 'mcp-param-region', 'Mcp-Session-Id', 'Host']) {
+      const reserved = await gw.admin('POST', '/orgs/brainy/brains', {
+        id: 'b5',
+        upstreamUrl: 'http://x/',
+        upstreamHeaders: { [name]: 'v' },
+      });
+      expect(reserved.status).toBe(400);
+      expect(((await reserved.json()) as { error: { field: string } }).error.field).toMatch(
+        /^upstreamHeaders/,
+      );
+    }
 
     const stored = await gw.deps.store.getBrain('b1');
     expect(stored?.upstreamHeadersEnc).toBeTruthy();
