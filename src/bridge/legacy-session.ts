@@ -76,6 +76,7 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
   };
 
   function recordInitialized(info: UpstreamInitialized) {
+    if (info.byClient) deps.sessions.rememberInit(principal.tokenId, brain.id, info.params);
     const persist = async () => {
       await store.updateSession(brain.id, id, {
         upstreamSessionId: info.sessionId,
@@ -87,7 +88,9 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
     persist().catch((err) => logger.warn({ code: err?.code }, 'could not record the session'));
   }
   const fallbackInitParams = async (clientVersion: string | undefined) => {
-    const last = await store.getLastInitParams(principal.tokenId, brain.id).catch(() => undefined);
+    const last =
+      deps.sessions.recallInit(principal.tokenId, brain.id) ??
+      (await store.getLastInitParams(principal.tokenId, brain.id).catch(() => undefined));
     return last ?? defaultInitParams(clientVersion);
   };
 

@@ -40,6 +40,13 @@ export interface SessionRegistry {
   notifyBrain(brain: string, params: NotifyParams): number;
   /** Closes every session matching the predicate; returns how many. */
   closeWhere(predicate: (session: LiveSession) => boolean, reason: string): Promise<number>;
+  /**
+   * The `initialize` params a token last used on a brain, as seen on this instance. The store keeps the
+   * durable copy; this one is set before the client sees its initialize result, so a client that
+   * reconnects at once (and does not re-initialize) never races the store write.
+   */
+  rememberInit(tokenId: string, brain: string, params: unknown): void;
+  recallInit(tokenId: string, brain: string): unknown | undefined;
   /** Stops the timer and the bus subscription. */
   dispose(): void;
 }
@@ -59,6 +66,8 @@ export function logNotification(params: NotifyParams): string {
 export function createSessionRegistry(options: SessionRegistryOptions): SessionRegistry {
   const sessions = new Set<LiveSession>();
   let timer: NodeJS.Timeout | undefined;
+  const lastInit = new Map<string, unknown>();
+  const MAX_REMEMBERED = 10_000;
 
   const sweep = () => {
     for (const session of sessions) session.keepAlive();
@@ -100,6 +109,15 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
       return delivered;
     },
     closeWhere,
+    rememberInit(tokenId, brain, params) {
+      const key = `${brain}\u0000${tokenId}`;
+      lastInit.delete(key);
+      if (lastInit.size >= MAX_REMEMBERED) lastInit.delete(lastInit.keys().next().value as string);
+      lastInit.set(key, params);
+    },
+    recallInit(tokenId, brain) {
+      return lastInit.get(`${brain}\u0000${tokenId}`);
+    },
     dispose() {
       unsubscribe();
       if (timer) clearInterval(timer);
