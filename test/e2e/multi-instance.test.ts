@@ -111,6 +111,10 @@ async function ownerOf(base: string, instances: Instance[]): Promise<Instance> {
   return instances.find((i) => i.id === legacy[0]!.ownerInstance)!;
 }
 
+/** Where the SSE transport POSTs: replaced when its EventSource reconnects (a new legacy session). */
+const endpointOf = (transport: SSEClientTransport) =>
+  (transport as unknown as { _endpoint?: URL })._endpoint?.href;
+
 const waitUntil = async (check: () => Promise<boolean>, ms: number) => {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -251,50 +255,62 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
     expect(Date.now() - revokedAt).toBeLessThan(2_000);
   }, 30_000);
 
-  it('SIGTERM of the owner mid-conversation: the accepted call completes, the client reconnects and carries on', async () => {
+  it('SIGTERM of the owner mid-conversation: calls accepted before it complete; the same client reconnects and carries on', async () => {
     const first = await legacyClient(proxy.url, token);
     await first.client.callTool({ name: 'echo', arguments: { message: 'before' } });
     const owner = await ownerOf(proxy.url, instances);
-    const call = first.client.callTool(
+    const endpointBefore = endpointOf(first.transport);
+    const before = proxy.log.length;
+    // A slow call and a few quick ones, all accepted (202) before the SIGTERM.
+    const slow = first.client.callTool(
       { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
       undefined,
       { timeout: 20_000 },
     );
-    await new Promise((r) => setTimeout(r, 200));
+    const quick = [0, 1, 2].map((i) =>
+      first.client.callTool({ name: 'echo', arguments: { message: `q${i}` } }),
+    );
+    const posted = () =>
+      proxy.log.slice(before).filter((l) => l.method === 'POST' && l.status === 202).length;
+    expect(await waitUntil(async () => posted() === 4, 2_000)).toBe(true);
     owner.child.kill('SIGTERM');
-    const result = await call;
-    expect(text(result)).toMatch(/Long running operation completed/i);
+    expect(text(await slow)).toMatch(/Long running operation completed/i);
+    expect((await Promise.all(quick)).map(text)).toEqual(['Echo: q0', 'Echo: q1', 'Echo: q2']);
     expect((await owner.exited).code).toBe(0);
     instances = instances.filter((i) => i !== owner);
-    proxy.setTargets(instances.map((i) => ({ url: i.url })));
-    // The stream closed with the owner. A POST on the old session is answered 404 (session not found) by
-    // whichever instance it lands on, which tells the client to reconnect; the new session carries on
-    // (the bridge re-initializes upstream with the token's last initialize).
-    await expect(first.client.callTool({ name: 'echo', arguments: { message: 'stale' } })).rejects.toThrow(
-      /404/,
-    );
-    const again = await legacyClient(proxy.url, token);
-    expect(text(await again.client.callTool({ name: 'echo', arguments: { message: 'after' } }))).toBe(
-      'Echo: after',
-    );
-    await again.client.close();
+    // The stream closed with the owner. The client's EventSource reconnects by itself after the `retry:`
+    // the gateway sent (1 s) with a new GET /sse, which the balancer sends to a live instance (the
+    // drained one no longer listens); the new endpoint replaces the old one, with no new initialize (the
+    // bridge re-initializes upstream with the token's last initialize). The very same Client carries on.
+    expect(await waitUntil(async () => endpointOf(first.transport) !== endpointBefore, 10_000)).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      expect(text(await first.client.callTool({ name: 'echo', arguments: { message: `after${i}` } }))).toBe(
+        `Echo: after${i}`,
+      );
+    }
+    const reconnects = proxy.log.slice(before).filter((l) => l.method === 'GET' && l.path.includes('/sse'));
+    expect(reconnects.map((l) => l.status)).toEqual([200]);
+    expect(reconnects[0]!.target).not.toBe(owner.url);
     await first.client.close();
   }, 60_000);
 
-  it('kill -9 of the owner: the client recovers after reconnecting; the dead instance’s sessions are reaped', async () => {
+  it('kill -9 of the owner: the same client reconnects and carries on; the dead instance’s sessions are reaped', async () => {
     const first = await legacyClient(proxy.url, token);
     for (let i = 0; i < 4; i++)
       await first.client.callTool({ name: 'echo', arguments: { message: `k${i}` } });
     const owner = await ownerOf(proxy.url, instances);
+    const endpointBefore = endpointOf(first.transport);
     owner.child.kill('SIGKILL');
     await owner.exited;
     const killedAt = Date.now();
-    // A POST routed to the dead owner is answered 404, so the client knows to reconnect.
-    await expect(first.client.callTool({ name: 'echo', arguments: { message: 'lost' } })).rejects.toThrow();
-    const again = await legacyClient(proxy.url, token);
-    expect(text(await again.client.callTool({ name: 'echo', arguments: { message: 'back' } }))).toBe(
-      'Echo: back',
-    );
+    // The client's stream dropped with the process; its EventSource reconnects through the balancer, which
+    // skips the dead instance (connection refused), and the same client's next call succeeds.
+    expect(await waitUntil(async () => endpointOf(first.transport) !== endpointBefore, 10_000)).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      expect(text(await first.client.callTool({ name: 'echo', arguments: { message: `back${i}` } }))).toBe(
+        `Echo: back${i}`,
+      );
+    }
     const survivor = instances.find((i) => i !== owner)!;
     const reaped = await waitUntil(async () => {
       const res = await admin(survivor.url, 'GET', '/sessions?brain=ev');
@@ -304,8 +320,7 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
     expect(reaped).toBe(true);
     expect(Date.now() - killedAt).toBeLessThan(30_000);
     instances = instances.filter((i) => i !== owner);
-    await again.client.close();
-    await first.client.close().catch(() => {});
+    await first.client.close();
   }, 60_000);
 });
 
