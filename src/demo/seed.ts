@@ -42,9 +42,8 @@ export function demoBanner(baseUrl: string, seed: DemoSeed): string {
     `  org token        ${seed.orgToken}`,
     `  admin token      ${seed.adminToken}`,
     '',
-    '  Try it:',
-    `    npx @modelcontextprotocol/inspector --cli ${baseUrl}/brains/demo/mcp --transport http \\`,
-    `      --header "Authorization: Bearer ${seed.orgToken}" --method tools/call --tool-name echo --tool-arg message=hi`,
+    '  Try it (from this checkout; SDK v1 Streamable HTTP client, then the admin API):',
+    `    node --input-type=module -e "import {Client} from '@modelcontextprotocol/sdk/client/index.js'; import {StreamableHTTPClientTransport as T} from '@modelcontextprotocol/sdk/client/streamableHttp.js'; const c = new Client({name: 'try', version: '1'}); await c.connect(new T(new URL('${baseUrl}/brains/demo/mcp'), {requestInit: {headers: {Authorization: 'Bearer ${seed.orgToken}'}}})); console.log(JSON.stringify(await c.callTool({name: 'echo', arguments: {message: 'hi'}}))); await c.close()"`,
     `    curl -H "Authorization: Bearer ${seed.adminToken}" ${baseUrl}/admin/v1/orgs`,
     '',
   ].join('\n');

@@ -2,22 +2,26 @@
  * The demo works (issue 3 §7): the demo brain and seed that `mcpgate serve --demo` uses, in-process, and
  * an SDK v1 Streamable HTTP client at /brains/demo/mcp with the demo org token lists and calls the tools.
  */
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type DemoBrain, startDemoBrain } from '../../src/demo/brain.js';
-import { seedDemo } from '../../src/demo/seed.js';
+import { demoBanner, seedDemo } from '../../src/demo/seed.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 let demo: DemoBrain;
 let gateway: TestGateway;
 let orgToken: string;
+let adminToken: string;
 
 beforeAll(async () => {
   demo = await startDemoBrain();
   gateway = await startTestGateway();
-  ({ orgToken } = await seedDemo(gateway.deps, demo.url));
+  ({ orgToken, adminToken } = await seedDemo(gateway.deps, demo.url));
 });
 
 afterAll(async () => {
@@ -54,4 +58,17 @@ test('an SDK v1 Streamable HTTP client lists and calls the demo tools through /b
 
   await transport.terminateSession();
   await client.close();
+});
+
+test('the example command printed by `npm start` works as printed', async () => {
+  const banner = demoBanner(gateway.url, { orgToken, adminToken });
+  expect(banner).toContain(`${gateway.url}/brains/demo/mcp`);
+  expect(banner).toContain(`${gateway.url}/brains/demo/sse`);
+  const line = banner.split('\n').find((l) => l.trim().startsWith('node --input-type=module -e'));
+  const script = /-e "(.*)"$/.exec(line?.trim() ?? '')?.[1];
+  expect(script).toBeTruthy();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script!], {
+    timeout: 20_000,
+  });
+  expect(JSON.parse(stdout)).toEqual({ content: [{ type: 'text', text: 'Echo: hi' }] });
 });
