@@ -14,6 +14,7 @@ import { createHealthRoutes } from './http/health.js';
 import { createInflightMiddleware } from './http/inflight.js';
 import { createInternalRoutes } from './http/internal.js';
 import { createMetricsRoutes } from './http/metrics.js';
+import { createUnreadBodyClose } from './http/unread-body.js';
 import { createWellKnownRoutes } from './http/well-known.js';
 import { createLimitsMiddleware } from './limits/middleware.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
@@ -27,6 +28,8 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
 
   // First, so a drain waits for every request that got in, whatever answers it (issue 5 §6).
   app.use('*', createInflightMiddleware(deps.lifecycle.inflight));
+  // A body refused unread is not drained to the end: the connection closes instead (issue 7 §9).
+  app.use('*', createUnreadBodyClose());
   // Request id and observation before anything can refuse the request, so refusals are counted too.
   app.use('/brains/*', createObserveMiddleware(deps.observe));
 

@@ -8,6 +8,7 @@
  * re-serialized (the text as received is what goes upstream).
  */
 import { GatewayError } from '../errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import type { MessageObservation } from '../observe/observe.js';
 
@@ -95,5 +96,9 @@ export function parseClientMessages(text: string): ClientMessage[] {
   }
   if (!Array.isArray(parsed)) return [classify(parsed, text)];
   if (parsed.length === 0) throw invalid();
+  // Each item is serialized again for its own upstream POST: JSON.stringify recurses (issue 7 §9).
+  if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) {
+    throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: JSON nested too deeply');
+  }
   return parsed.map((item) => classify(item, JSON.stringify(item)));
 }

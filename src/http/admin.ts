@@ -10,7 +10,9 @@ import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { generateId, generateToken, hashToken } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
 import { checkUpstreamUrl } from '../proxy/ssrf.js';
+import { notifyPeers } from '../routing/notify.js';
 import type { Brain, Org, SessionRecord, TokenRecord } from '../store/types.js';
 import {
   createBrainSchema,
@@ -22,7 +24,6 @@ import {
   sessionsQuerySchema,
   slugSchema,
 } from './admin-schemas.js';
-import { notifyPeers } from '../routing/notify.js';
 import { createAuditRoutes } from './audit.js';
 import type { AppEnv, GatewayDeps } from './context.js';
 
@@ -97,6 +98,10 @@ async function readBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Pro
     raw = await c.req.json();
   } catch {
     throw new GatewayError('ERR_VALIDATION', 'request body must be a JSON object', { field: 'body' });
+  }
+  // zod recurses over `data` (notify): a value nested thousands deep would overflow it (issue 7 §9).
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    throw new GatewayError('ERR_VALIDATION', 'body: JSON nested too deeply', { field: 'body' });
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -12,6 +12,7 @@ import type { Principal } from '../auth/authenticator.js';
 import { storeUnavailableResponse } from '../auth/middleware.js';
 import { GatewayError, type GatewayErrorCode, isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
 import { noteMessage, type Observation } from '../observe/observation.js';
 import type { SessionBindings } from '../sessions/passthrough-binding.js';
@@ -97,6 +98,10 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       try {
         if (method === 'POST') body = await readJsonRpcBody(request, config.maxBodyBytes);
         if (body && target.observation) noteMessage(target.observation, body.method, body.params);
+        // initialize params are stored with the session binding, by code that recurses (issue 7 §9).
+        if (body?.method === 'initialize' && nestsDeeperThan(body.params, MAX_JSON_DEPTH)) {
+          throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: JSON nested too deeply');
+        }
       } catch (err) {
         if (request.signal.aborted) return new Response(null, { status: CLIENT_GONE });
         return errorResponse(err, null);

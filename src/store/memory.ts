@@ -269,7 +269,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async appendAudit(entries: AuditEntry[]) {
       for (const entry of entries) {
         auditSeq++;
-        audit[auditSeq % auditCapacity] = { ...copy(entry), id: String(auditSeq) };
+        // Entries are handed over by the audit queue, which keeps no reference: no deep copy (the ring
+        // holds up to MCPGATE_AUDIT_RING_SIZE of them, and shared strings keep each one small).
+        audit[auditSeq % auditCapacity] = { ...entry, at: new Date(entry.at), id: String(auditSeq) };
       }
     },
     async listAudit(query) {
