@@ -2,7 +2,9 @@
  * A load balancer that knows nothing about MCP (issue 5 tests): every request goes to the next target in
  * turn. Responses stream back as they arrive (SSE streams stay open); request bodies are buffered first,
  * so that a target refusing the connection (killed, drained and closed) can be skipped for the next one,
- * as a real balancer's health checks would. I/O: a loopback listener and the targets.
+ * as a real balancer's health checks would. With `readyPath`, it also polls each target's readiness (e.g.
+ * `/readyz`) and skips a target that is not ready (draining), as Fly's proxy does with a failing check.
+ * I/O: a loopback listener and the targets.
  *
  * `onResponse` lets a caller act on a target's answer before it is relayed (the Fly stand-in replays).
  */
@@ -45,6 +47,9 @@ export interface RoundRobinOptions {
   targets: ProxyTarget[];
   /** Called with each target's answer; a response it returns is relayed instead. */
   onResponse?: (req: BufferedRequest, sent: SentTo, send: Sender) => Promise<SentTo>;
+  /** Polled on every target every `readyEveryMs` (default 100); a target answering non-200 is skipped. */
+  readyPath?: string;
+  readyEveryMs?: number;
 }
 
 export type Sender = (target: ProxyTarget, req: BufferedRequest) => Promise<IncomingMessage>;
@@ -71,6 +76,21 @@ export async function startRoundRobinProxy(options: RoundRobinOptions): Promise<
   let targets = [...options.targets];
   let turn = 0;
   const log: RoundRobinProxy['log'] = [];
+  const unready = new Set<string>();
+  const poll =
+    options.readyPath === undefined
+      ? undefined
+      : setInterval(() => {
+          for (const target of targets) {
+            fetch(new URL(options.readyPath!, target.url), { signal: AbortSignal.timeout(1_000) })
+              .then(async (res) => {
+                await res.body?.cancel();
+                if (res.status === 200) unready.delete(target.url);
+                else unready.add(target.url);
+              })
+              .catch(() => unready.add(target.url));
+          }
+        }, options.readyEveryMs ?? 100);
 
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -82,8 +102,10 @@ export async function startRoundRobinProxy(options: RoundRobinOptions): Promise<
       body: Buffer.concat(chunks),
     };
     let sent: SentTo | undefined;
-    for (let tries = 0; tries < targets.length && !sent; tries++) {
-      const target = targets[turn++ % targets.length]!;
+    const ready = targets.filter((t) => !unready.has(t.url));
+    const choices = ready.length > 0 ? ready : targets;
+    for (let tries = 0; tries < choices.length && !sent; tries++) {
+      const target = choices[turn++ % choices.length]!;
       try {
         sent = { target, res: await sendTo(target, buffered) };
       } catch {
@@ -121,6 +143,7 @@ export async function startRoundRobinProxy(options: RoundRobinOptions): Promise<
     },
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(poll);
         server.close(() => resolve());
         server.closeAllConnections();
       }),
