@@ -11,11 +11,21 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMigrations } from '../../src/store/migrate.js';
 import { buildCli } from '../helpers/cli-build.js';
 import { type EverythingServer, freePort, startEverything } from '../helpers/everything.js';
 import { type FlyProxy, startFlyProxy } from '../helpers/fly-proxy.js';
-import { createTestDatabase, describePostgres, type TestDatabase } from '../helpers/postgres.js';
+import {
+  clusterToolsAvailable,
+  createTestDatabase,
+  describePostgres,
+  type RestartableCluster,
+  startRestartableCluster,
+  type TestDatabase,
+  withDatabase,
+} from '../helpers/postgres.js';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../helpers/round-robin-proxy.js';
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -30,7 +40,12 @@ interface Instance {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-async function serve(cli: string, databaseUrl: string, machineId?: string): Promise<Instance> {
+async function serve(
+  cli: string,
+  databaseUrl: string,
+  machineId?: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Instance> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
@@ -47,6 +62,7 @@ async function serve(cli: string, databaseUrl: string, machineId?: string): Prom
     LOG_LEVEL: 'info',
   };
   if (machineId) env.FLY_MACHINE_ID = machineId;
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
   let buffered = '';
@@ -380,3 +396,119 @@ describePostgres('fly-replay through a stand-in for Fly’s proxy (real processe
     await client.close();
   }, 60_000);
 });
+
+describe.skipIf(!clusterToolsAvailable())(
+  '[postgres] Postgres stopped and restarted under three gateway processes (real processes)',
+  () => {
+    let cluster: RestartableCluster;
+    let everything: EverythingServer;
+    let instances: Instance[] = [];
+    let proxy: RoundRobinProxy;
+
+    beforeAll(async () => {
+      const [cli, dedicated, upstream] = await Promise.all([
+        buildCli(),
+        startRestartableCluster(),
+        startEverything(),
+      ]);
+      cluster = dedicated;
+      everything = upstream;
+      const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+      await sql`create database mcpgate`;
+      await sql.end();
+      const url = withDatabase(cluster.url, 'mcpgate');
+      await runMigrations({ url });
+      // Cached tokens and brains outlive the outage; a store call fails within 1 s while it lasts.
+      const extra = { MCPGATE_AUTH_CACHE_MS: '60000', DATABASE_QUERY_TIMEOUT_MS: '1000' };
+      instances = await Promise.all([0, 1, 2].map(() => serve(cli, url, undefined, extra)));
+      proxy = await startRoundRobinProxy({
+        targets: instances.map((i) => ({ url: i.url })),
+        readyPath: '/readyz',
+      });
+      await provision(proxy.url, everything.url);
+    }, 180_000);
+
+    afterAll(async () => {
+      for (const i of instances)
+        if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+      await proxy?.close();
+      await everything?.stop();
+      await cluster?.stop();
+    });
+
+    it('established sessions keep serving, /readyz is 503 on all three, store-bound requests get 503; all recovers', async () => {
+      const { token } = await newToken(proxy.url);
+      const { token: unseen } = await newToken(proxy.url);
+      const legacy = await legacyClient(proxy.url, token);
+      const modern = new Client({ name: 'e2e-modern', version: '1' });
+      await modern.connect(
+        new StreamableHTTPClientTransport(new URL(`${proxy.url}/brains/ev/mcp`), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      // Every instance has seen both sessions (owner, token, brain, binding cached).
+      for (let i = 0; i < 6; i++) {
+        await legacy.client.callTool({ name: 'echo', arguments: { message: `w${i}` } });
+        await modern.callTool({ name: 'echo', arguments: { message: `w${i}` } });
+      }
+
+      await cluster.pause();
+      const downAt = Date.now();
+      for (const i of instances) {
+        const notReady = await waitUntil(async () => {
+          const res = await fetch(`${i.url}/readyz`);
+          await res.body?.cancel();
+          return res.status === 503;
+        }, 3_000);
+        expect(notReady).toBe(true);
+      }
+      // A token no instance has seen needs the store: a clear 503 from whichever instance gets it.
+      const refused = await fetch(`${proxy.url}/brains/ev/sse`, {
+        headers: { authorization: `Bearer ${unseen}`, accept: 'text/event-stream' },
+      });
+      expect(refused.status).toBe(503);
+      expect(await refused.text()).toMatch(/unavailable|store/i);
+      // Established sessions keep serving, on every instance, for the whole outage (~8 s).
+      let calls = 0;
+      while (Date.now() - downAt < 8_000) {
+        expect(
+          text(await legacy.client.callTool({ name: 'echo', arguments: { message: `down${calls}` } })),
+        ).toBe(`Echo: down${calls}`);
+        expect(text(await modern.callTool({ name: 'echo', arguments: { message: `down${calls}` } }))).toBe(
+          `Echo: down${calls}`,
+        );
+        calls++;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(calls).toBeGreaterThanOrEqual(9);
+
+      await cluster.resume();
+      const upAt = Date.now();
+      for (const i of instances) {
+        const ready = await waitUntil(async () => {
+          const res = await fetch(`${i.url}/readyz`);
+          await res.body?.cancel();
+          return res.status === 200;
+        }, 10_000);
+        expect(ready).toBe(true);
+      }
+      expect(Date.now() - upAt).toBeLessThan(10_000);
+      // What needed the store works again; the established sessions never stopped; no live peer was reaped.
+      const late = await legacyClient(proxy.url, unseen);
+      expect(text(await late.client.callTool({ name: 'echo', arguments: { message: 'up' } }))).toBe(
+        'Echo: up',
+      );
+      expect(text(await legacy.client.callTool({ name: 'echo', arguments: { message: 'up' } }))).toBe(
+        'Echo: up',
+      );
+      expect(text(await modern.callTool({ name: 'echo', arguments: { message: 'up' } }))).toBe('Echo: up');
+      const sql = postgres(withDatabase(cluster.url, 'mcpgate'), { max: 1, onnotice: () => {} });
+      const rows = await sql`select id from instances`;
+      await sql.end();
+      expect(rows.map((r) => r.id).sort()).toEqual(instances.map((i) => i.id).sort());
+      await late.client.close();
+      await legacy.client.close();
+      await modern.close();
+    }, 90_000);
+  },
+);
