@@ -121,8 +121,11 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
     const session = await store.getSession(brain, id);
     if (session?.kind !== 'legacy' || session.ownerInstance === deps.instanceId) return undefined;
     const owner = await store.getInstance(session.ownerInstance);
+    if (!owner) return undefined;
+    // A stale heartbeat alone does not mean gone: right after a database outage longer than the TTL, live
+    // owners have not beaten yet. Such an owner is still tried (refused or 404 → gone), but not cached.
     // Heartbeats are stamped by the database clock; a little skew only shifts the cutoff a little.
-    if (!owner || Date.now() - owner.heartbeatAt.getTime() > config.instanceTtlMs) return undefined;
+    const stale = Date.now() - owner.heartbeatAt.getTime() > config.instanceTtlMs;
     const entry: OwnerEntry = {
       brain: session.brain,
       tokenId: session.tokenId,
@@ -131,6 +134,7 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
       machineId: owner.machineId,
       expiresAt: Date.now() + OWNER_CACHE_TTL_MS,
     };
+    if (stale) return entry;
     if (cache.size >= OWNER_CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(id, entry);
     return entry;
