@@ -60,7 +60,7 @@ export interface OwnerRouting {
   readonly cacheSize: number;
 }
 
-type Deps = Pick<GatewayDeps, 'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId'>;
+type Deps = Pick<GatewayDeps, 'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'instanceId' | 'observe'>;
 
 const routers = new WeakMap<object, OwnerRouting>();
 
@@ -105,6 +105,10 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
   const pending = new Map<string, Promise<OwnerEntry | undefined>>();
   let localLookup: (id: string) => LegacySession | undefined = () => undefined;
   const stats = { 'fly-replay': 0, forward: 0, gone: 0, lookups: 0 };
+  const count = (outcome: RoutedBy) => {
+    stats[outcome]++;
+    deps.observe.metrics.routedForwards.inc({ outcome });
+  };
 
   const dropWhere = (predicate: (entry: OwnerEntry) => boolean) => {
     for (const [id, entry] of cache) if (predicate(entry)) cache.delete(id);
@@ -153,7 +157,7 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
   }
 
   const gone = (id: string) => {
-    stats.gone++;
+    count('gone');
     cache.delete(id);
     return sessionNotFoundResponse();
   };
@@ -206,7 +210,7 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
       );
       return jsonRpcErrorResponse(502, JSONRPC.SERVER_ERROR, 'Bad gateway: internal call refused');
     }
-    stats.forward++;
+    count('forward');
     const contentType = res.headers['content-type'];
     const headers: Record<string, string> = {};
     if (typeof contentType === 'string') headers['content-type'] = contentType;
@@ -254,7 +258,7 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
         replayed === undefined &&
         Buffer.byteLength(body) <= FLY_REPLAY_MAX_BYTES
       ) {
-        stats['fly-replay']++;
+        count('fly-replay');
         // Fly's proxy acts on the header alone. 421 (not 202) so nothing could mistake it for acceptance.
         return new Response(null, {
           status: 421,

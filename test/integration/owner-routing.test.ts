@@ -107,6 +107,9 @@ describePostgres('owner routing across instances', () => {
     }
     expect(posts.filter((p) => p === 'b').length).toBeGreaterThanOrEqual(10);
     expect(ownerRouting(b.deps).stats.forward).toBeGreaterThanOrEqual(10);
+    const exposition = await b.deps.observe.metrics.registry.metrics();
+    const forwarded = /mcpgate_routed_forwards_total\{outcome="forward"\} (\d+)/.exec(exposition)?.[1];
+    expect(Number(forwarded)).toBeGreaterThanOrEqual(10);
     await client.close();
   });
 
