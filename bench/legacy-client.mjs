@@ -64,8 +64,11 @@ async function openPoster(origin, headerLines) {
   };
 }
 
-/** Opens a legacy session (GET …/sse), waits for the endpoint, and initializes it. */
-export async function openLegacy({ origin, ssePath, token }) {
+/**
+ * Opens a legacy session (GET …/sse), waits for the endpoint, and initializes it. `postOrigin` sends the
+ * POSTs to another instance than the stream's (bench/routed.mjs); by default they go to `origin`.
+ */
+export async function openLegacy({ origin, ssePath, token, postOrigin = origin }) {
   const auth = token ? `authorization: Bearer ${token}\r\n` : '';
   const sse = await open(origin);
   const pending = new Map();
@@ -115,7 +118,7 @@ export async function openLegacy({ origin, ssePath, token }) {
     });
     sse.write(`GET ${ssePath} HTTP/1.1\r\nhost: bench\r\n${auth}accept: text/event-stream\r\n\r\n`);
   });
-  const poster = await openPoster(origin, auth);
+  const poster = await openPoster(postOrigin, auth);
   const post = async (body) => {
     const { status } = await poster.post(endpoint, body);
     if (status !== 202) throw new Error(`POST ${endpoint} → ${status}`);
