@@ -7,6 +7,7 @@
 import { GatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse } from '../mcp/jsonrpc.js';
+import { noteMessage, type Observation } from '../observe/observation.js';
 import { type JsonRpcBody, readJsonRpcBody } from '../proxy/body.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { createAsker } from './asker.js';
@@ -28,7 +29,12 @@ export interface TranslatedRequestsOptions {
 }
 
 export interface TranslatedRequests {
-  post(request: Request, session: TranslatedSession, brain: ResolvedBrain): Promise<Response>;
+  post(
+    request: Request,
+    session: TranslatedSession,
+    brain: ResolvedBrain,
+    observation?: Observation,
+  ): Promise<Response>;
 }
 
 type Json = Record<string, unknown>;
@@ -121,8 +127,14 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     return response;
   }
 
-  async function post(request: Request, session: TranslatedSession, brain: ResolvedBrain): Promise<Response> {
+  async function post(
+    request: Request,
+    session: TranslatedSession,
+    brain: ResolvedBrain,
+    observation?: Observation,
+  ): Promise<Response> {
     const body = await readJsonRpcBody(request, config.maxBodyBytes);
+    if (observation) noteMessage(observation, body.method, body.params);
     const text = Buffer.from(body.bytes).toString('utf8');
     if (body.method === undefined) {
       // The client answers a request the gateway made (MRTR round): to whichever instance waits for it.

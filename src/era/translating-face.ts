@@ -14,6 +14,7 @@ import { storeUnavailableResponse } from '../auth/middleware.js';
 import { isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { noteMessage, type Observation } from '../observe/observation.js';
 import { type JsonRpcBody, readJsonRpcBody } from '../proxy/body.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { openFeedStream } from './feed-stream.js';
@@ -31,6 +32,8 @@ import { MODERN_ERRORS } from './wire.js';
 export interface TranslatingTarget {
   principal: Principal;
   brain: ResolvedBrain;
+  /** The request's observation (issue 7 §4-§5): translated requests are audited and counted too. */
+  observation?: Observation;
 }
 
 export interface TranslatingFace {
@@ -146,6 +149,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
       if (request.signal.aborted) return new Response(null, { status: 499 });
       return failure(err, null);
     }
+    if (target.observation) noteMessage(target.observation, body.method, body.params);
     const again = () =>
       passthrough(
         new Request(request.url, {
@@ -201,7 +205,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
         logger: logger.child({ brain: brain.id }),
       });
     }
-    return requests.post(request, session, brain);
+    return requests.post(request, session, brain, target.observation);
   }
 
   const face: TranslatingFace = {

@@ -142,6 +142,19 @@ describe.each(storeFactories())(
         'io.modelcontextprotocol/logLevel': 'info',
         'io.modelcontextprotocol/clientInfo': { name: 'v1-shttp', version: '3.2.1' },
       });
+      // Translated requests are audited like any other (issue 7 §4): method and tool name, no body.
+      await expect
+        .poll(
+          async () => {
+            const res = await gateway.admin('GET', '/audit?brain=modern');
+            const { records } = (await res.json()) as {
+              records: Array<{ method: string; name: string | null }>;
+            };
+            return records.some((r) => r.method === 'tools/call' && r.name === 'echo');
+          },
+          { timeout: 5_000, interval: 100 },
+        )
+        .toBe(true);
     });
 
     test.skipIf(skip)('elicitation and sampling through MRTR, on the POST stream', async () => {
