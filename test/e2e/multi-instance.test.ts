@@ -468,9 +468,9 @@ describe.skipIf(!clusterToolsAvailable())(
       });
       expect(refused.status).toBe(503);
       expect(await refused.text()).toMatch(/unavailable|store/i);
-      // Established sessions keep serving, on every instance, for the whole outage (~8 s).
+      // Established sessions keep serving, on every instance, for the whole outage (10 s, as the issue asks).
       let calls = 0;
-      while (Date.now() - downAt < 8_000) {
+      while (Date.now() - downAt < 10_000) {
         expect(
           text(await legacy.client.callTool({ name: 'echo', arguments: { message: `down${calls}` } })),
         ).toBe(`Echo: down${calls}`);
