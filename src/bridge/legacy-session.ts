@@ -6,6 +6,7 @@
  * (issue 4 "Lifecycle"). The hot path touches no database: last-seen is written at most once per
  * keep-alive interval, and only for a session that saw traffic (DESIGN.md §4).
  */
+import { setMaxListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../auth/authenticator.js';
 import { generateSessionId } from '../auth/tokens.js';
@@ -58,6 +59,9 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
   });
 
   const abort = new AbortController();
+  // Every upstream call in flight listens on it until it settles (src/proxy/dispatch.ts): a client with
+  // many concurrent calls is normal, not a leak, so Node's warning at 10 listeners does not apply.
+  setMaxListeners(0, abort.signal);
   let closing: Promise<void> | undefined;
   let active = false;
   const stream = openClientStream({

@@ -23,10 +23,11 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 export interface ClientResponseOptions {
   keepAliveMs: number;
   /**
-   * Called when an SSE relay starts, with a function that ends it from outside (revocation, shutdown);
-   * returns the function to call when the relay ends.
+   * Called when an SSE relay starts, with a function that ends it from outside (revocation, shutdown)
+   * and one that writes an event of the gateway's own onto it (admin notify); returns the function to
+   * call when the relay ends.
    */
-  onStream(end: (reason: string) => void): () => void;
+  onStream(end: (reason: string) => void, inject: (event: Uint8Array) => boolean): () => void;
   onStreamEnd?(how: RelayEnd, err?: unknown): void;
 }
 
@@ -57,14 +58,19 @@ export async function toClientResponse(
     // Chunked from the first byte: @hono/node-server otherwise probes the first reads of a streamed body
     // (with a timer) to compute a content-length, which a live stream never has.
     headers['transfer-encoding'] = 'chunked';
-    const unregister = options.onStream((reason) => body.destroy(new Error(reason)));
+    let inject: (event: Uint8Array) => boolean = () => false;
+    let unregister = () => {};
     const relayed = relaySse(body, {
       keepAliveMs: options.keepAliveMs,
+      withInjector: (fn) => {
+        inject = fn;
+      },
       onEnd: (how, err) => {
         unregister();
         options.onStreamEnd?.(how, err);
       },
     });
+    unregister = options.onStream((reason) => body.destroy(new Error(reason)), inject);
     return new Response(relayed, { status, headers });
   }
   if (length <= COLLECT_MAX_BYTES) {

@@ -24,8 +24,16 @@ export interface SseRelayOptions {
   keepAliveMs: number;
   /** Called once when the relay stops: upstream ended, upstream failed, or the client went away. */
   onEnd?: (how: RelayEnd, err?: unknown) => void;
+  /**
+   * Receives the function that writes one whole event of the gateway's own (admin notify) onto the
+   * relayed stream: at once when the upstream is between events, else as soon as its event ends.
+   */
+  withInjector?: (inject: (event: Uint8Array) => boolean) => void;
   now?: () => number;
 }
+
+/** Gateway events waiting for the upstream to finish an event; beyond this a push is refused. */
+const MAX_WAITING_INJECTIONS = 16;
 
 /**
  * Tracks whether the bytes written so far end at an SSE event boundary (an empty line, WHATWG HTML
@@ -85,6 +93,26 @@ export function relaySse(upstream: ByteSource, options: SseRelayOptions): Readab
   let lastWrite = now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let ended = false;
+  let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** Injected events held back while the upstream is inside one of its own. */
+  const waiting: Uint8Array[] = [];
+
+  const flushWaiting = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    for (const event of waiting.splice(0)) controller.enqueue(event);
+  };
+
+  /** False when the stream ended or its client stopped reading (the push is dropped, never piled up). */
+  const inject = (event: Uint8Array): boolean => {
+    if (ended || !stream || (stream.desiredSize ?? 0) <= -MAX_WAITING_INJECTIONS) return false;
+    if (!boundary.atBoundary) {
+      if (waiting.length >= MAX_WAITING_INJECTIONS) return false;
+      waiting.push(event);
+      return true;
+    }
+    stream.enqueue(event);
+    lastWrite = now();
+    return true;
+  };
 
   const finish = (how: RelayEnd, err?: unknown) => {
     if (ended) return;
@@ -113,7 +141,9 @@ export function relaySse(upstream: ByteSource, options: SseRelayOptions): Readab
 
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      stream = controller;
       arm(controller, keepAliveMs);
+      options.withInjector?.(inject);
     },
     async pull(controller) {
       try {
@@ -127,6 +157,7 @@ export function relaySse(upstream: ByteSource, options: SseRelayOptions): Readab
         boundary.push(value);
         lastWrite = now();
         controller.enqueue(value);
+        if (waiting.length > 0 && boundary.atBoundary) flushWaiting(controller);
       } catch (err) {
         if (ended) return;
         // The upstream broke off (or was ended on revocation/shutdown): end the client's stream cleanly

@@ -8,14 +8,17 @@
  * JSON-RPC errors for the request id (502/504/413/400), SSE keep-alives, and cancellation both ways.
  * What it never does: buffer a stream, re-serialize a body, or change an upstream status or body.
  */
+import { randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/authenticator.js';
 import { storeUnavailableResponse } from '../auth/middleware.js';
 import { GatewayError, type GatewayErrorCode, isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { encodeSse, formatSseEvent } from '../mcp/sse.js';
 import { noteMessage, type Observation } from '../observe/observation.js';
 import type { SessionBindings } from '../sessions/passthrough-binding.js';
+import type { LiveSession } from '../sessions/registry.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { type JsonRpcBody, readJsonRpcBody } from './body.js';
 import { toClientResponse } from './client-response.js';
@@ -72,6 +75,29 @@ function initializeVersion(body: JsonRpcBody | undefined): string | null {
   if (body?.method !== 'initialize') return null;
   const version = (body.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
   return typeof version === 'string' ? version : null;
+}
+
+/** A pass-through GET stream as a live session of this instance: pushes go between upstream events. */
+function pushTarget(options: {
+  sessionId: string | undefined;
+  target: PassthroughRequest;
+  end: (reason: string) => void;
+  inject: (event: Uint8Array) => boolean;
+}): LiveSession {
+  const { target, end, inject } = options;
+  return {
+    id: options.sessionId ?? `stream-${randomUUID()}`,
+    kind: 'passthrough',
+    org: target.brain.org,
+    brain: target.brain.id,
+    tokenId: target.principal.tokenId,
+    push: (message) => inject(encodeSse(formatSseEvent({ event: 'message', data: message }))),
+    // The relay writes its own keep-alives (./keepalive.ts).
+    keepAlive() {},
+    async close(reason) {
+      end(reason);
+    },
+  };
 }
 
 export function createPassthrough(options: PassthroughOptions): Passthrough {
@@ -166,7 +192,17 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         }
         return await toClientResponse(upstream, {
           keepAliveMs: config.keepAliveMs,
-          onStream: (end) => streams.add({ tokenId: principal.tokenId, brain: brain.id, abort: end }),
+          onStream: (end, inject) => {
+            const unlist = streams.add({ tokenId: principal.tokenId, brain: brain.id, abort: end });
+            if (method !== 'GET') return unlist;
+            // The standalone stream is where a server's unprompted messages go: admin notify too (issue 4 §7).
+            const live = pushTarget({ sessionId, target, end, inject });
+            deps.sessions.add(live);
+            return () => {
+              unlist();
+              deps.sessions.remove(live);
+            };
+          },
           onStreamEnd: (how, err) => {
             if (how === 'error') logger.debug({ brain: brain.id, err: String(err) }, 'upstream stream ended');
           },

@@ -20,16 +20,22 @@ interface Connected {
   client: Client;
   transport: StreamableHTTPClientTransport;
   /** Everything the standalone GET stream carried so far, as text. */
-  getStream: { text: string; ended: Promise<void> };
+  getStream: { text: string; opened: Promise<void>; ended: Promise<void> };
 }
 
 async function connect(gateway: TestGateway, token: string): Promise<Connected> {
   let endGet!: () => void;
-  const getStream = { text: '', ended: new Promise<void>((resolve) => (endGet = resolve)) };
+  let openGet!: () => void;
+  const getStream = {
+    text: '',
+    opened: new Promise<void>((resolve) => (openGet = resolve)),
+    ended: new Promise<void>((resolve) => (endGet = resolve)),
+  };
   // Observe the GET stream's raw bytes, so the test can tell a push came on it and not on a POST reply.
   const observingFetch: typeof fetch = async (input, init) => {
     const res = await fetch(input, init);
     if (init?.method !== 'GET' || !res.body || !res.ok) return res;
+    openGet();
     const [forClient, forTest] = res.body.tee();
     void (async () => {
       const decoder = new TextDecoder();
@@ -171,6 +177,33 @@ describe.each(storeFactories())('pass-through to server-everything ($name store)
       await client.close();
     },
   );
+
+  test.skipIf(skip)('admin notify reaches the client on its standalone GET stream', async () => {
+    const { client, transport, getStream } = await connect(gateway, token);
+    await getStream.opened;
+    const got = new Promise<unknown>((resolve) =>
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => resolve(n.params)),
+    );
+    const res = await gateway.admin('POST', '/brains/everything/notify', {
+      level: 'warning',
+      logger: 'ops',
+      data: 'maintenance at noon',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ delivered: 1 });
+    expect(await got).toEqual({ level: 'warning', logger: 'ops', data: 'maintenance at noon' });
+    expect(getStream.text).toContain('"data":"maintenance at noon"');
+    // The session's own traffic is unaffected by the gateway's event between the upstream's.
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'after' } }))).toBe(
+      'Echo: after',
+    );
+    await transport.terminateSession();
+    await client.close();
+    // Its stream ended with the session: nothing left to deliver to.
+    await getStream.ended;
+    const again = await gateway.admin('POST', '/brains/everything/notify', { level: 'info', data: 1 });
+    expect(await again.json()).toEqual({ delivered: 0 });
+  });
 
   test.skipIf(skip)(
     'another token of the same org cannot use the session: 404 session-not-found',

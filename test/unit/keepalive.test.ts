@@ -83,4 +83,37 @@ describe('relaySse', () => {
     expect(await new Response(out).text()).toBe('data: 1\n\n');
     expect(ends).toEqual(['error']);
   });
+
+  test('an injected event goes out between upstream events, never inside one', async () => {
+    let upstream!: ReadableStreamDefaultController<Uint8Array>;
+    const source = new ReadableStream<Uint8Array>({
+      start(c) {
+        upstream = c;
+      },
+    });
+    let inject!: (event: Uint8Array) => boolean;
+    const reader = relaySse(source, {
+      keepAliveMs: 60_000,
+      withInjector: (fn) => {
+        inject = fn;
+      },
+    }).getReader();
+    const decoder = new TextDecoder();
+    const read = async () => decoder.decode((await reader.read()).value);
+
+    // Between events (nothing written yet): out at once.
+    expect(inject(bytes('data: own-1\n\n'))).toBe(true);
+    expect(await read()).toBe('data: own-1\n\n');
+    // The upstream pauses half-way through an event: the injected one waits for its end.
+    upstream.enqueue(bytes('event: message\ndata: {"half":'));
+    expect(await read()).toBe('event: message\ndata: {"half":');
+    expect(inject(bytes('data: own-2\n\n'))).toBe(true);
+    upstream.enqueue(bytes('1}\n\n'));
+    expect(await read()).toBe('1}\n\n');
+    expect(await read()).toBe('data: own-2\n\n');
+    upstream.close();
+    expect((await reader.read()).done).toBe(true);
+    // Ended: nothing more is accepted.
+    expect(inject(bytes('data: own-3\n\n'))).toBe(false);
+  });
 });
