@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import type { MessageObservation } from '../observe/observe.js';
+import { isId, readBodyBytes } from '../proxy/body.js';
 
 export type ClientMessageKind = 'request' | 'notification' | 'response';
 
@@ -28,38 +29,7 @@ export interface ClientMessage {
 
 type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
 
-export const tooLarge = (maxBytes: number) =>
-  new GatewayError('ERR_PAYLOAD_TOO_LARGE', `Payload Too Large: body must not exceed ${maxBytes} bytes`);
-
 const invalid = () => new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
-
-/** The body as text, refused past `maxBytes` (declared or counted) before it is all read. */
-async function readBounded(request: Request, maxBytes: number): Promise<string> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared)) {
-    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
-    // The HTTP parser stops at the declared length, so the fast whole-body read is bounded too.
-    return request.text();
-  }
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
-
-const isId = (v: unknown): v is string | number =>
-  typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
 
 function classify(value: unknown, body: string): ClientMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid();
@@ -83,7 +53,8 @@ function classify(value: unknown, body: string): ClientMessage {
  * // ERR_PAYLOAD_TOO_LARGE (413), ERR_PARSE (400) or ERR_INVALID_MESSAGE (400) otherwise
  */
 export async function readClientMessages(request: Request, maxBytes: number): Promise<ClientMessage[]> {
-  return parseClientMessages(await readBounded(request, maxBytes));
+  const bytes = await readBodyBytes(request, maxBytes);
+  return parseClientMessages(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
 }
 
 /** The messages of a body already read (and bounded) by the caller. */

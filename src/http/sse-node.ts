@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
-import { tooLarge } from '../bridge/client-messages.js';
+import { tooLarge } from '../proxy/body.js';
 
 /** The Node request and response @hono/node-server passes as the handler's env (absent elsewhere). */
 export function nodeOf(c: Context): { incoming?: IncomingMessage; outgoing?: ServerResponse } {

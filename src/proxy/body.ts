@@ -23,7 +23,7 @@ export interface JsonRpcBody {
 
 type Parsed = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown; result?: unknown };
 
-function tooLarge(maxBytes: number): GatewayError {
+export function tooLarge(maxBytes: number): GatewayError {
   return new GatewayError(
     'ERR_PAYLOAD_TOO_LARGE',
     `Payload Too Large: body must not exceed ${maxBytes} bytes`,
@@ -55,7 +55,8 @@ async function readBounded(body: ReadableStream<Uint8Array>, maxBytes: number): 
   return out;
 }
 
-async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+/** The whole body, refused past `maxBytes` (declared or counted) before it is all read. */
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length');
   if (declared !== null && /^\d+$/.test(declared)) {
     if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
@@ -66,7 +67,8 @@ async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array
   return readBounded(request.body, maxBytes);
 }
 
-function isId(value: unknown): value is string | number {
+/** A JSON-RPC id MCP accepts on a request: a string or a finite number. */
+export function isId(value: unknown): value is string | number {
   return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
 }
 
@@ -76,7 +78,7 @@ function isId(value: unknown): value is string | number {
  * // ERR_PAYLOAD_TOO_LARGE (413), ERR_PARSE (400, -32700) or ERR_INVALID_MESSAGE (400, -32600) otherwise
  */
 export async function readJsonRpcBody(request: Request, maxBytes: number): Promise<JsonRpcBody> {
-  const bytes = await readBytes(request, maxBytes);
+  const bytes = await readBodyBytes(request, maxBytes);
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
@@ -91,9 +93,13 @@ export async function readJsonRpcBody(request: Request, maxBytes: number): Promi
     throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
   }
   if (typeof message.method === 'string') {
+    // A request's id is a string or a number (MCP forbids null); a notification has none at all.
+    if (message.id !== undefined && !isId(message.id)) {
+      throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: id must be a string or a number');
+    }
     return {
       bytes,
-      id: isId(message.id) ? message.id : null,
+      id: message.id ?? null,
       method: message.method,
       params: message.params,
     };

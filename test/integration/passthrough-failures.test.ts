@@ -92,13 +92,17 @@ describe('bad bodies are answered by the gateway, never forwarded', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
-  test('malformed JSON → 400 parse error; a batch or a non-JSON-RPC value → 400 invalid request', async () => {
+  test('malformed JSON → 400 parse error; a batch, a non-JSON-RPC value or a bad id → 400 invalid request', async () => {
     const before = upstream.requests.length;
     const cases: Array<[string, number]> = [
       ['{"jsonrpc":"2.0","id":1,', -32700],
       ['[{"jsonrpc":"2.0","id":1,"method":"ping"}]', -32600],
       ['{"hello":"world"}', -32600],
       ['42', -32600],
+      // A request id must be a string or a number: an object, a boolean or null is not one.
+      ['{"jsonrpc":"2.0","id":{},"method":"ping"}', -32600],
+      ['{"jsonrpc":"2.0","id":true,"method":"tools/list"}', -32600],
+      ['{"jsonrpc":"2.0","id":null,"method":"ping"}', -32600],
     ];
     for (const [body, code] of cases) {
       const res = await post('raw', body);
