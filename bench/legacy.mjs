@@ -166,7 +166,9 @@ async function loadRuns() {
   const [upstreamPort] = await upstream.ready;
   const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
   const upstreamUrl = `${upstreamOrigin}/mcp`;
-  const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc']);
+  // BENCH_NODE_ARGS (e.g. `--cpu-prof`) go to the gateway's process only, as in bench/passthrough.mjs.
+  const gatewayArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc', ...gatewayArgs]);
   const naive = child('./legacy-naive.mjs', [upstreamUrl], ['--expose-gc']);
   const [gatewayUrl, token] = await gateway.ready;
   const [naivePort] = await naive.ready;

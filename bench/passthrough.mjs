@@ -1,7 +1,7 @@
 // Pass-through benchmark (issue 3): one tools/call per request through (a) nothing — the upstream
 // directly, (b) a bare nginx hop, (c) the gateway built in dist/ — in one run, same client, same upstream;
-// plus (d) the smallest Node hop on the gateway's stack (./node-floor.mjs), to tell the runtime's cost
-// from the gateway's.
+// plus (d) the smallest Node hop on the gateway's stack (./node-floor.mjs) and (e) the smallest Node hop
+// at all (./raw-floor.mjs, bare node:http), to tell the runtime's cost from the gateway's.
 // Reports p50/p99 at 1 client and throughput at 20 and 50 concurrent clients, as a Markdown table.
 //
 //   npm run build && node bench/passthrough.mjs [--seconds 3]   (about 90 s)
@@ -95,6 +95,8 @@ async function main() {
   if (nginx) cleanups.push(() => nginx.stop());
   const floorPort = await freePort();
   const floor = await startChild(['bench/node-floor.mjs', String(floorPort), direct], {}, floorPort);
+  const rawPort = await freePort();
+  const raw = await startChild(['bench/raw-floor.mjs', String(rawPort), direct], {}, rawPort);
   // The hop's own processes, whose CPU per request is reported next to the timings. Each hop is driven
   // twice: the upstream answering JSON, and answering with a one-event SSE stream (the SDK default).
   const hops = [
@@ -103,6 +105,7 @@ async function main() {
   ];
   const targets = [
     ...hops.map(([name, url, pids]) => [name, url, pids, 'JSON']),
+    ['raw node floor', `http://127.0.0.1:${rawPort}/mcp`, [raw.pid], 'JSON'],
     ['node floor', `http://127.0.0.1:${floorPort}/mcp`, [floor.pid], 'JSON'],
     ['mcpgate', `${gatewayBase}/brains/bench/mcp`, [gateway.pid], 'JSON'],
     ...hops.map(([name, url, pids]) => [name, `${url}?sse`, pids, 'SSE']),
