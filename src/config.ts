@@ -119,6 +119,10 @@ const envSchema = z.object({
   MCPGATE_HEARTBEAT_MS: intFrom(100, 600_000).default(5_000),
   /** An instance silent for longer is reaped with its legacy sessions (issue 5 §1). */
   MCPGATE_INSTANCE_TTL_MS: intFrom(200, 3_600_000).default(15_000),
+  /** Pass-through and translated sessions unused for longer are forgotten (0: never). */
+  MCPGATE_SESSION_IDLE_TTL_MS: intFrom(0, 30 * 86_400_000)
+    .refine((ms) => ms === 0 || ms >= 300_000, 'expected 0 (never) or at least 300000 (5 minutes)')
+    .default(86_400_000),
   /** The gateway's public origin (https://mcp.example.com): OAuth resource identifiers and PRM URLs. */
   MCPGATE_PUBLIC_URL: optionalString.pipe(
     httpUrl
@@ -246,6 +250,7 @@ export interface Config {
   readonly drainTimeoutMs: number;
   readonly heartbeatMs: number;
   readonly instanceTtlMs: number;
+  readonly sessionIdleTtlMs: number;
   readonly logLevel: string;
   readonly flyMachineId: string | undefined;
   /** Public origin, no trailing slash; required with OAuth. */
@@ -361,6 +366,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     drainTimeoutMs: e.MCPGATE_DRAIN_TIMEOUT_MS,
     heartbeatMs: e.MCPGATE_HEARTBEAT_MS,
     instanceTtlMs: e.MCPGATE_INSTANCE_TTL_MS,
+    sessionIdleTtlMs: e.MCPGATE_SESSION_IDLE_TTL_MS,
     logLevel: e.LOG_LEVEL,
     flyMachineId: e.FLY_MACHINE_ID,
     publicUrl,

@@ -22,6 +22,7 @@ import { createMetrics } from './observe/metrics.js';
 import { createObserve } from './observe/observe.js';
 import { instrumentUpstream } from './observe/upstream.js';
 import { createUpstreamClient } from './proxy/upstream.js';
+import { type SessionExpiry, startSessionExpiry } from './sessions/expiry.js';
 import { createInstanceRegistry, endUpstreamSession, type InstanceRegistry } from './sessions/instances.js';
 import { createSessionRegistry } from './sessions/registry.js';
 import { createBrainCache } from './store/brain-cache.js';
@@ -39,6 +40,8 @@ export interface Gateway {
   metricsUrl: string | undefined;
   /** This instance in the shared instance registry; present with the Postgres store (docs/scale-out.md). */
   instances: InstanceRegistry | undefined;
+  /** Forgets idle pass-through and translated sessions (MCPGATE_SESSION_IDLE_TTL_MS). */
+  expiry: SessionExpiry;
   /** Stops accepting, closes streams and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -159,6 +162,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
         })
       : undefined;
   await instances?.start();
+  const expiry = startSessionExpiry({ store, idleTtlMs: config.sessionIdleTtlMs, logger });
   let closing: Promise<void> | undefined;
 
   return {
@@ -167,9 +171,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     server,
     metricsUrl,
     instances,
+    expiry,
     close() {
       closing ??= (async () => {
         deps.lifecycle.draining = true;
+        expiry.stop();
         await Promise.allSettled(shutdownHooks.map((hook) => hook()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

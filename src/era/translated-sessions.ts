@@ -64,6 +64,9 @@ export function clientSideOfSession(session: TranslatedSession): ClientSide {
 
 const key = (brain: string, id: string) => `${brain}\u0000${id}`;
 
+/** `lastSeenAt` is refreshed at most this often per session and instance. */
+const TOUCH_EVERY_MS = 60_000;
+
 export function createTranslatedSessions(options: TranslatedSessionsOptions): TranslatedSessions {
   const { store, bus } = options;
   const ttlMs = options.ttlMs ?? 60_000;
@@ -76,6 +79,20 @@ export function createTranslatedSessions(options: TranslatedSessionsOptions): Tr
     cache.set(k, { session, at: now() });
     if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
     return session;
+  };
+
+  /** When this instance last refreshed a session's `lastSeenAt` (idle expiry, src/sessions/expiry.ts). */
+  const touched = new Map<string, number>();
+  const touch = (brain: string, id: string) => {
+    const k = key(brain, id);
+    const at = now();
+    if (at - (touched.get(k) ?? 0) < TOUCH_EVERY_MS) return;
+    touched.delete(k);
+    touched.set(k, at);
+    if (touched.size > 10_000) touched.delete(touched.keys().next().value as string);
+    store.touchSession(brain, id, new Date(at)).catch(() => {
+      // Best effort: a missed refresh only brings the session's expiry a minute closer.
+    });
   };
 
   bus.subscribe((event) => {
@@ -91,12 +108,16 @@ export function createTranslatedSessions(options: TranslatedSessionsOptions): Tr
   return {
     async lookup(brain, id, fresh = false) {
       const hit = cache.get(key(brain, id));
-      if (hit && !fresh && now() - hit.at < ttlMs) return hit.session;
+      if (hit && !fresh && now() - hit.at < ttlMs) {
+        touch(brain, id);
+        return hit.session;
+      }
       const record = await store.getSession(brain, id);
       if (record?.kind !== 'translated') {
         cache.delete(key(brain, id));
         return undefined;
       }
+      touch(brain, id);
       const state = record.initParams as TranslatedState;
       return remember({
         id: record.id,

@@ -212,6 +212,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .map(copy);
     },
 
+    async expireIdleSessions({ kinds, before }) {
+      const expired: SessionRecord[] = [];
+      for (const [key, s] of sessions) {
+        if (s.kind === 'legacy' || !kinds.includes(s.kind) || s.lastSeenAt >= before) continue;
+        sessions.delete(key);
+        expired.push(copy(s));
+      }
+      return expired;
+    },
+
     async getLastInitParams(tokenId, brain) {
       const params = lastInit.get(sessionKey(brain, tokenId));
       return params === undefined ? undefined : copy(params);

@@ -49,6 +49,7 @@ export type SessionQueries = Pick<
   | 'touchSession'
   | 'deleteSession'
   | 'listSessions'
+  | 'expireIdleSessions'
   | 'getLastInitParams'
   | 'setLastInitParams'
 >;
@@ -113,6 +114,16 @@ export function createSessionQueries(sql: Sql): SessionQueries {
       guard('deleteSession', async () => {
         const rows = await sql`delete from sessions where brain_id = ${brain} and id = ${id} returning id`;
         return rows.length > 0;
+      }),
+    expireIdleSessions: ({ kinds, before }) =>
+      guard('expireIdleSessions', async () => {
+        const expirable = kinds.filter((kind) => kind !== 'legacy');
+        if (expirable.length === 0) return [];
+        const rows = await sql<SessionRow[]>`
+          delete from sessions
+           where kind in ${sql(expirable)} and last_seen_at < ${before}
+          returning ${columns()}`;
+        return rows.map(toSession);
       }),
     listSessions: (filter: SessionFilter = {}) =>
       guard('listSessions', async () => {

@@ -206,6 +206,11 @@ export interface Store {
   touchSession(brain: string, id: string, at?: Date): Promise<void>;
   deleteSession(brain: string, id: string): Promise<boolean>;
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
+  /**
+   * Deletes the sessions of these kinds not seen since `before` (clients that went away without a
+   * DELETE); returns them. Legacy sessions are never idle-expired: their owner's liveness decides.
+   */
+  expireIdleSessions(options: { kinds: readonly SessionKind[]; before: Date }): Promise<SessionRecord[]>;
 
   /** The `initialize` params this token last used on this brain (legacy re-initialize after a reconnect). */
   getLastInitParams(tokenId: string, brain: string): Promise<unknown | undefined>;

@@ -573,6 +573,33 @@ export function describeStoreContract(name: string, makeStore: () => Store | Pro
         expect(await ids({ org: 'globex', brain: 'b1' })).toEqual([]);
         expect(await ids({ ownerInstance: 'nope' })).toEqual([]);
       });
+
+      it('expires pass-through and translated sessions idle since before the cutoff, never legacy ones', async () => {
+        await seed();
+        const long = new Date(Date.now() - 2 * 86_400_000);
+        const cutoff = new Date(Date.now() - 86_400_000);
+        for (const [id, kind] of [
+          ['old-pass', 'passthrough'],
+          ['old-tr', 'translated'],
+          ['old-legacy', 'legacy'],
+          ['new-pass', 'passthrough'],
+        ] as const) {
+          await store.putSession(sessionInput(id, { kind }));
+          if (id.startsWith('old-')) await store.touchSession('b1', id, long);
+        }
+        const expired = await store.expireIdleSessions({
+          kinds: ['passthrough', 'translated'],
+          before: cutoff,
+        });
+        expect(expired.map((s) => s.id).sort()).toEqual(['old-pass', 'old-tr']);
+        expect(expired[0]).toMatchObject({ brain: 'b1', org: 'acme', lastSeenAt: long });
+        expect((await store.listSessions()).map((s) => s.id).sort()).toEqual(['new-pass', 'old-legacy']);
+        // Asking for legacy ones too changes nothing: their owner's liveness decides (reapDeadInstances).
+        expect(await store.expireIdleSessions({ kinds: ['legacy', 'passthrough'], before: cutoff })).toEqual(
+          [],
+        );
+        expect(await store.getSession('b1', 'old-legacy')).toBeDefined();
+      });
     });
 
     describe('last initialize params', () => {
