@@ -55,8 +55,10 @@ export interface AppEnv {
   Variables: {
     principal: Principal;
     brain: ResolvedBrain;
-    requestId: string;
-    /** Set for every request under `/brains/*` (src/observe/middleware.ts); faces fill in the message. */
+    /**
+     * Set for every request under `/brains/*` (src/observe/middleware.ts), with its request id (sent
+     * upstream as X-Request-Id); faces fill in the message.
+     */
     observation: Observation;
   };
 }
