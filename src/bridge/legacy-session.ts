@@ -23,6 +23,8 @@ import { createUpstreamSession, type UpstreamInitialized } from './upstream-sess
 export interface LegacySession extends LiveSession {
   /** Takes the messages of one accepted POST; replies arrive on the client's stream. */
   accept(messages: ClientMessage[], clientVersion: string | undefined): void;
+  /** An admin changed the brain: later upstream calls use its new URL and credentials. */
+  brainChanged(next: ResolvedBrain): void;
 }
 
 export interface OpenLegacySessionOptions {
@@ -148,6 +150,18 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
           : done;
         void leg.handle(message, clientVersion).finally(end);
       }
+    },
+    brainChanged(next) {
+      // The 2025 leg follows at once. A session translated to a 2026-07-28 upstream (src/era) keeps the
+      // brain it opened with until its client reconnects.
+      upstream.retarget({
+        target: {
+          url: next.upstreamUrl,
+          connectTimeoutMs: next.connectTimeoutMs,
+          firstByteTimeoutMs: next.firstByteTimeoutMs,
+        },
+        credentials: next.upstreamHeaders,
+      });
     },
     push(message) {
       return stream.write(formatSseEvent({ event: 'message', data: message }));

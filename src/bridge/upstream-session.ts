@@ -55,6 +55,8 @@ export interface UpstreamSession {
   forward(message: ClientMessage): Promise<ForwardOutcome>;
   /** Ends the upstream session (`DELETE`, 2025-11-25 §Session Management); never throws. */
   terminate(): Promise<void>;
+  /** Follows an admin's change of the brain's URL or credentials (see `retarget` below). */
+  retarget(next: { target: UpstreamTarget; credentials: Readonly<Record<string, string>> }): void;
 }
 
 const DELETE_TIMEOUT_MS = 5_000;
@@ -66,12 +68,16 @@ const versionOf = (result: unknown) => {
 };
 
 export function createUpstreamSession(options: UpstreamSessionOptions): UpstreamSession {
-  const { client, target, deliver, logger, signal } = options;
-  const base = upstreamRequestHeaders(new Headers(), options.credentials, {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-  });
+  const { client, deliver, logger, signal } = options;
+  const baseFor = (credentials: Readonly<Record<string, string>>) =>
+    upstreamRequestHeaders(new Headers(), credentials, {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    });
+  let target = options.target;
+  let base = baseFor(options.credentials);
   let sessionId: string | null = null;
+  let protocolVersion: string | null = null;
   let isReady = false;
   let initParams: unknown;
   let initializedSent = false;
@@ -83,6 +89,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   /** Precomputes the headers of every later request, once per initialize rather than per message. */
   const adopt = (id: string | null, version: string | null) => {
     sessionId = id;
+    protocolVersion = version;
     headers = { ...base };
     if (id !== null) headers['mcp-session-id'] = id;
     if (version !== null) headers['mcp-protocol-version'] = version;
@@ -265,7 +272,33 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     }
   }
 
+  /**
+   * The brain was changed by an admin. New credentials apply to the next request (and the GET stream is
+   * reopened with them): a rotated upstream key stops being used at once. A new URL is another server,
+   * where this upstream session means nothing: it is ended on the old one and a new one is initialized
+   * on the new one with the same `initialize` params, as after an upstream restart.
+   */
+  function retarget(next: { target: UpstreamTarget; credentials: Readonly<Record<string, string>> }): void {
+    const moved = next.target.url !== target.url;
+    if (moved && sessionId !== null) void terminate(); // to the old URL, with the old credentials
+    target = next.target;
+    base = baseFor(next.credentials);
+    if (!moved) {
+      adopt(sessionId, protocolVersion);
+      if (stream && isReady) openStream();
+      return;
+    }
+    const wasStarted = ready !== undefined;
+    reset();
+    ready = undefined;
+    if (!wasStarted || initParams === undefined) return;
+    ensureReady(async () => initParams).catch((err) =>
+      logger.warn({ code: (err as GatewayError).code }, 'upstream initialize at the new URL failed'),
+    );
+  }
+
   return {
+    retarget,
     get initialized() {
       return ready !== undefined;
     },

@@ -55,6 +55,21 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
     deps.lifecycle.onShutdown(async () => {
       await Promise.allSettled([...sessions.values()].map((s) => s.close('shutting down')));
     });
+    // An admin changed a brain (URL, credentials, timeouts): its open sessions here follow it.
+    deps.bus.subscribe((event) => {
+      if (event.type !== 'brain.changed') return;
+      const affected = [...sessions.values()].filter((s) => s.brain === event.brainId);
+      if (affected.length === 0) return;
+      deps.brains.invalidate(event.brainId);
+      deps.brains
+        .get(event.brainId)
+        .then((next) => {
+          if (next) for (const session of affected) session.brainChanged(next);
+        })
+        .catch((err) =>
+          deps.logger.warn({ brain: event.brainId, code: err?.code }, 'open sessions kept the old brain'),
+        );
+    });
 
     app.get('/:brain/sse', async (c) => {
       if (deps.lifecycle.draining) {

@@ -1,0 +1,94 @@
+/**
+ * An admin changes a brain while SDK v1 `SSEClientTransport` clients are connected, on both stores: new
+ * upstream credentials apply to the open session at once (its GET stream is reopened with them, its
+ * upstream session kept), and a new upstream URL moves the session: ended on the old server, initialized
+ * on the new one with the client's own `initialize` params. The client notices nothing.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { type MiniUpstream, startMiniUpstream } from '../helpers/mini-upstream.js';
+import { storeFactories } from '../helpers/stores.js';
+
+const text = (result: unknown) =>
+  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('\n');
+
+describe.each(storeFactories())('legacy sessions follow brain changes ($name store)', ({ skip, create }) => {
+  let first: MiniUpstream;
+  let second: MiniUpstream;
+  let gateway: TestGateway;
+  let drop: () => Promise<void>;
+  let token: string;
+
+  beforeAll(async () => {
+    if (skip) return;
+    const made = await create();
+    drop = made.drop;
+    first = await startMiniUpstream();
+    second = await startMiniUpstream();
+    gateway = await startTestGateway({ store: made.store });
+    ({ token } = await gateway.provision({
+      org: 'acme',
+      brain: 'mini',
+      upstreamUrl: first.url,
+      upstreamHeaders: { 'x-upstream-key': 'key-one' },
+    }));
+  });
+
+  afterAll(async () => {
+    if (skip) return;
+    await gateway.close();
+    await first.close();
+    await second.close();
+    await drop();
+  });
+
+  test.skipIf(skip)('new credentials at once, a new URL by moving the session', async () => {
+    const transport = new SSEClientTransport(new URL(`${gateway.url}/brains/mini/sse`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+      eventSourceInit: {
+        fetch: (input, init) =>
+          fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }),
+      },
+    });
+    const client = new Client({ name: 'brain-change-client', version: '3.1.4' });
+    const errors: Error[] = [];
+    client.onerror = (err) => errors.push(err);
+    await client.connect(transport);
+    const echo = async (message: string) =>
+      text(await client.callTool({ name: 'echo', arguments: { message } }));
+
+    expect(await echo('one')).toContain('one');
+    const init = await first.waitFor((r) => r.body?.method === 'initialize');
+    const upstreamSession = (await first.waitFor((r) => r.body?.method === 'tools/call')).sessionId;
+    expect(init.headers['x-upstream-key']).toBe('key-one');
+
+    // Rotated credentials: the open session uses them from now on, on the same upstream session.
+    const rotated = await gateway.admin('PATCH', '/brains/mini', {
+      upstreamHeaders: { 'x-upstream-key': 'key-two' },
+    });
+    expect(rotated.status).toBe(200);
+    await first.waitFor((r) => r.method === 'GET' && r.headers['x-upstream-key'] === 'key-two');
+    expect(await echo('two')).toContain('two');
+    const calls = first.requests.filter((r) => r.body?.method === 'tools/call');
+    expect(calls.at(-1)).toMatchObject({ sessionId: upstreamSession });
+    expect(calls.at(-1)!.headers['x-upstream-key']).toBe('key-two');
+    expect(first.requests.filter((r) => r.body?.method === 'initialize')).toHaveLength(1);
+
+    // A new URL: the old server's session is ended, the new one initialized with the client's params.
+    const moved = await gateway.admin('PATCH', '/brains/mini', { upstreamUrl: second.url });
+    expect(moved.status).toBe(200);
+    await first.waitFor((r) => r.method === 'DELETE' && r.sessionId === upstreamSession);
+    const reinit = await second.waitFor((r) => r.body?.method === 'initialize');
+    expect(reinit.body?.params).toMatchObject({
+      clientInfo: { name: 'brain-change-client', version: '3.1.4' },
+    });
+    expect(reinit.headers['x-upstream-key']).toBe('key-two');
+    expect(await echo('three')).toContain('three');
+    expect(second.requests.some((r) => r.body?.method === 'tools/call')).toBe(true);
+    expect(first.requests.filter((r) => r.body?.method === 'tools/call')).toHaveLength(2);
+    expect(errors).toEqual([]);
+    await client.close();
+  });
+});
