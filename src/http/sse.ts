@@ -14,6 +14,7 @@ import { type LegacySession, openLegacySession } from '../bridge/legacy-session.
 import { GatewayError, isGatewayError } from '../errors.js';
 import { admitLegacyMessages } from '../limits/legacy-messages.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import { SSE_RESPONSE_HEADERS } from '../proxy/headers.js';
 import { ownerRouting } from '../routing/owner.js';
 import type { AppEnv } from './context.js';
 import { accepted, bufferedBody, middlewareHeaders, nodeOf } from './sse-node.js';
@@ -73,8 +74,11 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
 
     app.get('/:brain/sse', async (c) => {
       if (deps.lifecycle.draining) {
-        return jsonRpcErrorResponse(503, JSONRPC.SERVER_ERROR, 'Service unavailable: shutting down', {
-          headers: { 'retry-after': '2' },
+        // An EventSource gives up for good on any status but 200; a stream that ends at once with a
+        // `retry:` makes it reconnect, and the balancer (which sees /readyz 503) sends it elsewhere.
+        return new Response(`: shutting down\nretry: ${retryMs}\n\n`, {
+          status: 200,
+          headers: SSE_RESPONSE_HEADERS,
         });
       }
       const res = nodeOf(c).outgoing;

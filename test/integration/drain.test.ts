@@ -4,6 +4,8 @@
  * `/readyz` is 503 from the first moment, new streams are refused, open streams do not hold the drain
  * and are closed after it, and a call that never finishes is cut off at the timeout.
  */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { drainAndClose } from '../../src/sessions/drain.js';
@@ -72,6 +74,58 @@ describe('drain', () => {
     return { answer };
   }
 
+  it('an SDK v1 SSE client reconnecting onto a draining instance is sent on to a live one', async () => {
+    await start();
+    const live = await startTestGateway();
+    try {
+      const other = await live.provision({ org: 'acme', brain: 'mini', upstreamUrl: upstream.url });
+      // A stand-in for the balancer: GET /sse goes live, draining, live…; POSTs go to the live instance.
+      const gets: string[] = [];
+      let endpointOnThird!: () => void;
+      const thirdReady = new Promise<void>((resolve) => (endpointOnThird = resolve));
+      const balance: typeof fetch = async (input, init) => {
+        const url = new URL(String(input instanceof Request ? input.url : input));
+        const method = init?.method ?? 'GET';
+        const toDraining = method === 'GET' && gets.length % 2 === 1;
+        if (method === 'GET') gets.push(toDraining ? 'draining' : 'live');
+        const target = new URL(`${url.pathname}${url.search}`, toDraining ? gateway.url : live.url);
+        const headers = new Headers(init?.headers);
+        headers.set('authorization', `Bearer ${toDraining ? token : other.token}`);
+        const res = await fetch(target, { ...init, headers });
+        if (method !== 'GET' || gets.length !== 3 || !res.body) return res;
+        // The third stream: known to be usable once the client has its new endpoint.
+        const [forClient, forTest] = res.body.tee();
+        void (async () => {
+          let text = '';
+          for await (const chunk of forTest as unknown as AsyncIterable<Uint8Array>) {
+            text += new TextDecoder().decode(chunk);
+            if (text.includes('event: endpoint')) return setImmediate(endpointOnThird);
+          }
+        })();
+        return new Response(forClient, { status: res.status, headers: res.headers });
+      };
+      const transport = new SSEClientTransport(new URL(`${live.url}/brains/mini/sse`), {
+        eventSourceInit: { fetch: balance },
+        fetch: balance,
+      });
+      const client = new Client({ name: 'drain-client', version: '1.0.0' });
+      await client.connect(transport);
+      const echo = async (message: string) =>
+        (await client.callTool({ name: 'echo', arguments: { message } })).content;
+      expect(await echo('before')).toEqual([{ type: 'text', text: 'echo: before' }]);
+
+      // The instance holding the stream goes away; the reconnect lands on one that is draining.
+      gateway.deps.lifecycle.draining = true;
+      await live.deps.sessions.closeWhere(() => true, 'instance restarting');
+      await thirdReady;
+      expect(gets).toEqual(['live', 'draining', 'live']);
+      expect(await echo('after')).toEqual([{ type: 'text', text: 'echo: after' }]);
+      await client.close();
+    } finally {
+      await live.close();
+    }
+  });
+
   it('answers /readyz 503 at once, refuses new streams, lets the call in flight finish, then closes', async () => {
     await start();
     const sessionId = await initialize();
@@ -86,11 +140,16 @@ describe('drain', () => {
     const stream = await mcp('GET', undefined, sessionId);
     expect(stream.status).toBe(503);
     expect(stream.headers.get('retry-after')).toBeTruthy();
+    // A legacy stream is not refused with a status (an EventSource would give up for good): it ends at
+    // once with a `retry:`, so the client reconnects, through the balancer, to a live instance.
     const sse = await fetch(`${gateway.url}/brains/mini/sse`, {
       headers: { authorization: `Bearer ${token}` },
     });
-    expect(sse.status).toBe(503);
-    await sse.body?.cancel();
+    expect(sse.status).toBe(200);
+    expect(sse.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const said = await sse.text();
+    expect(said).toMatch(/^retry: \d+$/m);
+    expect(said).not.toContain('endpoint');
 
     upstream.release();
     const answered = await call.answer;
