@@ -111,7 +111,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       }),
       metrics,
     ),
-    sessions: createSessionRegistry({ bus, keepAliveMs: config.keepAliveMs }),
+    sessions: createSessionRegistry({
+      bus,
+      keepAliveMs: config.keepAliveMs,
+      lapsed: (live) => lapsedPrincipals(store, live),
+    }),
     lifecycle: {
       draining: false,
       onShutdown: (hook) => {
@@ -230,4 +234,19 @@ function boundInstanceUrl(configured: string, port: number): string {
   if (url.port !== '0') return configured;
   url.port = String(port);
   return url.origin;
+}
+
+/** The store's answer to `lapsed`: tokens revoked or gone, brains gone. */
+async function lapsedPrincipals(
+  store: Pick<Store, 'getToken' | 'getBrain'>,
+  live: { tokenIds: string[]; brainIds: string[] },
+): Promise<{ tokenIds: Set<string>; brainIds: Set<string> }> {
+  const [tokens, brains] = await Promise.all([
+    Promise.all(live.tokenIds.map((id) => store.getToken(id))),
+    Promise.all(live.brainIds.map((id) => store.getBrain(id))),
+  ]);
+  return {
+    tokenIds: new Set(live.tokenIds.filter((_, i) => !tokens[i] || tokens[i]!.revokedAt)),
+    brainIds: new Set(live.brainIds.filter((_, i) => !brains[i])),
+  };
 }

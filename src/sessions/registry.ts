@@ -54,6 +54,14 @@ export interface SessionRegistry {
 export interface SessionRegistryOptions {
   bus: EventBus;
   keepAliveMs: number;
+  /**
+   * Which of these tokens and brains are gone (revoked, deleted): asked after a bus `resync`, since
+   * events published while the listener was away (a revocation among them) never arrive.
+   */
+  lapsed?: (live: { tokenIds: string[]; brainIds: string[] }) => Promise<{
+    tokenIds: ReadonlySet<string>;
+    brainIds: ReadonlySet<string>;
+  }>;
 }
 
 /** Builds the JSON-RPC notification once, so a brain with many sessions serializes it a single time. */
@@ -125,9 +133,29 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     },
   };
 
+  /** After missed events: ends the sessions whose token or brain went away meanwhile. */
+  const recheck = async () => {
+    if (!options.lapsed || sessions.size === 0) return;
+    const live = [...sessions];
+    try {
+      const gone = await options.lapsed({
+        tokenIds: [...new Set(live.map((s) => s.tokenId))],
+        brainIds: [...new Set(live.map((s) => s.brain))],
+      });
+      await closeWhere(
+        (s) => gone.tokenIds.has(s.tokenId) || gone.brainIds.has(s.brain),
+        'token revoked or brain removed while events were missed',
+      );
+    } catch {
+      // The store is away again: the next resync checks again.
+    }
+  };
+
   // Revocation and deletion must end live streams, not just refuse new requests (DESIGN.md §3).
   const unsubscribe = options.bus.subscribe((event) => {
-    if (event.type === 'token.revoked') void closeWhere((s) => s.tokenId === event.tokenId, 'token revoked');
+    if (event.type === 'resync') void recheck();
+    else if (event.type === 'token.revoked')
+      void closeWhere((s) => s.tokenId === event.tokenId, 'token revoked');
     else if (event.type === 'brain.deleted')
       void closeWhere((s) => s.brain === event.brainId, 'brain deleted');
     else if (event.type === 'brain.notify') registry.notifyBrain(event.brainId, event.params);

@@ -1,6 +1,6 @@
 /**
  * `mcpgate serve` as a real process, stopped the way Fly stops it (issue 5 §6): SIGTERM while a call is
- * in flight. `/readyz` turns 503 at once, new streams are refused, the call completes with 200, open
+ * in flight. `/readyz` turns 503 at once, new streams are sent away, the call completes with 200, open
  * streams are closed, and the process exits 0 — without waiting out the drain timeout.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -120,9 +120,10 @@ describe('mcpgate serve: SIGTERM drains, then exits 0 (real process)', () => {
     while (ready.status === 200 && Date.now() - signalled < 2_000) ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'draining' });
+    // A new legacy stream is sent away: 200 with only a `retry:` (an EventSource would stop on a 503).
     const refused = await fetch(`${url}/brains/mini/sse`, { headers: { authorization: `Bearer ${token}` } });
-    expect(refused.status).toBe(503);
-    await refused.body?.cancel();
+    expect(refused.status).toBe(200);
+    expect(await refused.text()).toMatch(/^retry: \d+$/m);
     expect(answered).toBe(false);
     expect(served.child.exitCode).toBeNull();
 
