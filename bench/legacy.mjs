@@ -2,6 +2,7 @@
 //   direct  — Streamable HTTP straight to the upstream (the floor)
 //   gateway — mcpgate's legacy face (built dist/), SSE stream + POST /messages
 //   naive   — SSEServerTransport piped into StreamableHTTPClientTransport per client (SDK)
+//   raw floor — the smallest bridge on bare node:http + undici, no checks (./legacy-raw-floor.mjs)
 // all in front of the same minimal upstream (bench/legacy-upstream.mjs), each server in its own process.
 // Reports p50/p99 per tools/call at 1 client, throughput at 20 and 50 clients, and RSS per idle legacy
 // session at 1,000 sessions (each with its upstream GET stream open).
@@ -170,8 +171,10 @@ async function loadRuns() {
   const gatewayArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const gateway = child('./legacy-gateway.mjs', [upstreamUrl], ['--expose-gc', ...gatewayArgs]);
   const naive = child('./legacy-naive.mjs', [upstreamUrl], ['--expose-gc']);
+  const floor = child('./legacy-raw-floor.mjs', [upstreamUrl]);
   const [gatewayUrl, token] = await gateway.ready;
   const [naivePort] = await naive.ready;
+  const [floorPort] = await floor.ready;
   const paths = {
     direct: { open: () => openDirect({ origin: upstreamOrigin, path: '/mcp' }), pid: upstream.pid },
     gateway: {
@@ -181,6 +184,10 @@ async function loadRuns() {
     naive: {
       open: () => openLegacy({ origin: `http://127.0.0.1:${naivePort}`, ssePath: '/sse' }),
       pid: naive.pid,
+    },
+    'raw floor': {
+      open: () => openLegacy({ origin: `http://127.0.0.1:${floorPort}`, ssePath: '/sse' }),
+      pid: floor.pid,
     },
   };
   const results = {};
@@ -213,6 +220,7 @@ async function loadRuns() {
   );
   await gateway.stop();
   await naive.stop();
+  await floor.stop();
   await upstream.stop();
   return results;
 }
@@ -242,7 +250,7 @@ if (results) {
     '\n| path | p50 ms (1 client) | p99 ms | calls/s @20 | calls/s @50 | CPU µs/call @20 (server) |',
   );
   console.log('|---|---|---|---|---|---|');
-  for (const name of ['direct', 'gateway', 'naive']) {
+  for (const name of ['direct', 'gateway', 'naive', 'raw floor']) {
     const x = r[name];
     console.log(`| ${name} | ${x.latency.p50} | ${x.latency.p99} | ${x.rps20} | ${x.rps50} | ${x.cpu20} |`);
   }
