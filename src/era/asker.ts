@@ -3,9 +3,11 @@
  * `elicitation/create`, `sampling/createMessage`, `roots/list`), and the client's answers to them.
  * In-process state only; the caller decides where requests are written and where answers come from.
  *
- * Ids are the gateway's own (`mcpgate-ask-…`) so they never collide with the client's. A request whose
- * signal aborts is withdrawn with `notifications/cancelled` (basic/utilities/cancellation): the client
- * stops asking its user, and a late answer finds nothing waiting.
+ * Ids are the gateway's own (`mcpgate-ask-…`) so they never collide with the client's; with a `tag` they
+ * also name the instance that asked, so an answer posted to another instance finds its way back
+ * (src/routing/translated-messages.ts). A request whose signal aborts is withdrawn with
+ * `notifications/cancelled` (basic/utilities/cancellation): the client stops asking its user, and a late
+ * answer finds nothing waiting.
  */
 import { randomBytes } from 'node:crypto';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
@@ -29,6 +31,8 @@ export interface AskerOptions {
   send(message: Json): void;
   /** The session's signal: nothing is asked after it aborts. */
   signal?: AbortSignal;
+  /** This instance's tag (16 hex digits), when answers may reach another instance first. */
+  tag?: string;
 }
 
 interface Pending {
@@ -36,12 +40,19 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** Unique across instances, so an answer relayed through the bus reaches only the right one. */
-const prefix = () => `mcpgate-ask-${randomBytes(6).toString('hex')}-`;
+/** `mcpgate-ask-[<tag>-]<random>-<n>`: unique across askers and instances. */
+const prefix = (tag: string | undefined) =>
+  `mcpgate-ask-${tag === undefined ? '' : `${tag}-`}${randomBytes(6).toString('hex')}-`;
+const TAGGED = /^mcpgate-ask-([0-9a-f]{16})-[0-9a-f]{12}-\d+$/;
+
+/** The tag of the instance that asked the request with this id; undefined for any other id. */
+export function tagOfAskId(id: unknown): string | undefined {
+  return typeof id === 'string' ? TAGGED.exec(id)?.[1] : undefined;
+}
 
 export function createAsker(options: AskerOptions): Asker {
   const pending = new Map<string, Pending>();
-  const base = prefix();
+  const base = prefix(options.tag);
   let next = 0;
 
   return {

@@ -1,20 +1,29 @@
 /**
  * What this instance holds of translated pass-through sessions, and how a client message reaches the
- * instance that needs it (issue 6 §3). In-process registry plus the event bus; no other I/O.
+ * instance that needs it (issue 6 §3). In-process registry; messages for other instances go through
+ * src/routing/translated-messages.ts, state changes through the event bus.
  *
  * A 2025 client answers an `elicitation/create` (or cancels a request) with a new POST, which the load
  * balancer may send to any instance, while the exchange waiting for it lives on the instance holding
  * the request's response stream. So a client message is handled here when its exchange is here, and
- * otherwise published (`session.message`) for the instance that has it. Likewise the GET streams of a
- * session hear of state changes (`session.changed`) wherever those were made.
+ * otherwise sent over the signed internal route: an answer to the instance whose tag its id carries
+ * (./asker.ts), a cancel to every other live instance. Any size the client may post crosses; a message
+ * whose exchange no longer exists anywhere is dropped. The GET streams of a session hear of state changes
+ * (`session.changed`) wherever those were made.
  *
- * Bus payloads are bounded (Postgres NOTIFY < 8000 bytes): an answer larger than that cannot cross
- * instances and is refused with ERR_PAYLOAD_TOO_LARGE (README "Era translation").
+ * One relay per GatewayDeps (`sessionRelay(deps)`), shared by the Streamable HTTP face, which tracks its
+ * exchanges, and the internal route (src/http/internal.ts), which delivers messages to them.
  */
 import type { EventBus } from '../events.js';
-import type { Lifecycle } from '../http/context.js';
+import type { GatewayDeps, Lifecycle } from '../http/context.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
-import type { Asker } from './asker.js';
+import {
+  createPeerMessages,
+  instanceTag,
+  type MessageTarget,
+  type PeerMessages,
+} from '../routing/translated-messages.js';
+import { type Asker, tagOfAskId } from './asker.js';
 import type { TranslatedSession } from './translated-sessions.js';
 
 type Json = Record<string, unknown>;
@@ -37,10 +46,14 @@ export interface Feed {
 }
 
 export interface SessionRelay {
+  /** This instance's tag, for the ids of the requests its askers send (./asker.ts). */
+  readonly tag: string;
   track(brain: string, sessionId: string, exchange: Exchange): () => void;
   addFeed(brain: string, sessionId: string, feed: Feed): () => void;
   /** A client's response or `notifications/cancelled`, wherever its exchange is. */
-  route(brain: string, sessionId: string, message: Json, text: string): Promise<void>;
+  route(session: TranslatedSession, message: Json, text: string): Promise<void>;
+  /** A client message another instance sent here; false when nothing here waits for it. */
+  deliver(target: MessageTarget, text: string): boolean;
   /** A new state, made here: the feeds here follow it before this resolves. */
   applied(session: TranslatedSession): Promise<void>;
   /** The session ended here: its exchanges and feeds end too. */
@@ -49,8 +62,16 @@ export interface SessionRelay {
 
 const key = (brain: string, id: string) => `${brain}\u0000${id}`;
 
-export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycle }): SessionRelay {
-  const { bus } = options;
+export interface SessionRelayOptions {
+  bus: EventBus;
+  lifecycle: Lifecycle;
+  /** This instance's tag (src/routing/translated-messages.ts `instanceTag`). */
+  tag: string;
+  peers: PeerMessages;
+}
+
+export function createSessionRelay(options: SessionRelayOptions): SessionRelay {
+  const { bus, tag, peers } = options;
   const exchanges = new Map<string, Set<Exchange>>();
   const feeds = new Map<string, Set<Feed>>();
 
@@ -64,9 +85,10 @@ export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycl
     };
   };
 
-  function handleHere(k: string, message: Json, text: string): boolean {
-    const here = exchanges.get(k);
-    if (!here) return false;
+  function handleHere(target: MessageTarget, message: Json, text: string): boolean {
+    const here = [...(exchanges.get(key(target.brain, target.sessionId)) ?? [])].filter(
+      (exchange) => exchange.tokenId === target.tokenId,
+    );
     if ('result' in message || 'error' in message) {
       const id = message.id as JsonRpcId;
       for (const exchange of here) if (exchange.asker.answer(id, text)) return true;
@@ -75,7 +97,7 @@ export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycl
     if (message.method === 'notifications/cancelled') {
       const params = message.params as { requestId?: unknown } | undefined;
       let found = false;
-      for (const exchange of [...here]) {
+      for (const exchange of here) {
         if (String(exchange.requestId) !== String(params?.requestId)) continue;
         exchange.abort('cancelled by the client');
         found = true;
@@ -92,16 +114,6 @@ export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycl
 
   bus.subscribe((event) => {
     switch (event.type) {
-      case 'session.message': {
-        let message: Json;
-        try {
-          message = JSON.parse(event.message) as Json;
-        } catch {
-          return;
-        }
-        handleHere(key(event.brainId, event.sessionId), message, event.message);
-        return;
-      }
       case 'session.changed':
         for (const feed of feeds.get(key(event.brainId, event.sessionId)) ?? []) feed.reload();
         return;
@@ -117,11 +129,28 @@ export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycl
   options.lifecycle.onShutdown(() => endWhere(() => true, 'shutting down'));
 
   return {
+    tag,
     track: (brain, sessionId, exchange) => add(exchanges, key(brain, sessionId), exchange),
     addFeed: (brain, sessionId, feed) => add(feeds, key(brain, sessionId), feed),
-    async route(brain, sessionId, message, text) {
-      if (handleHere(key(brain, sessionId), message, text)) return;
-      await bus.publish({ type: 'session.message', brainId: brain, sessionId, message: text });
+    async route(session, message, text) {
+      const target = { brain: session.brain, sessionId: session.id, tokenId: session.tokenId };
+      if (handleHere(target, message, text)) return;
+      if ('result' in message || 'error' in message) {
+        // Asked by another instance (its tag is in the id), or by one that no longer waits for it.
+        const asker = tagOfAskId(message.id);
+        if (asker !== undefined && asker !== tag) await peers.toTagged(asker, target, text);
+        return;
+      }
+      if (message.method === 'notifications/cancelled') await peers.toEveryone(target, text);
+    },
+    deliver(target, text) {
+      let message: Json;
+      try {
+        message = JSON.parse(text) as Json;
+      } catch {
+        return false;
+      }
+      return handleHere(target, message, text);
     },
     async applied(session) {
       const here = [...(feeds.get(key(session.brain, session.id)) ?? [])];
@@ -132,4 +161,23 @@ export function createSessionRelay(options: { bus: EventBus; lifecycle: Lifecycl
       endWhere((_item, itemKey) => itemKey === k, 'session deleted');
     },
   };
+}
+
+const relays = new WeakMap<object, SessionRelay>();
+
+/** The relay of this gateway (created on first use). */
+export function sessionRelay(
+  deps: Pick<GatewayDeps, 'config' | 'store' | 'secrets' | 'logger' | 'bus' | 'lifecycle' | 'instanceId'>,
+): SessionRelay {
+  let relay = relays.get(deps);
+  if (!relay) {
+    relay = createSessionRelay({
+      bus: deps.bus,
+      lifecycle: deps.lifecycle,
+      tag: instanceTag(deps.instanceId),
+      peers: createPeerMessages(deps),
+    });
+    relays.set(deps, relay);
+  }
+  return relay;
 }

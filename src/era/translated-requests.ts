@@ -2,7 +2,8 @@
  * The POSTs of a translated pass-through session (issue 6 §3): the gateway answers what is its own to
  * answer (`ping`, `logging/setLevel`, `resources/subscribe`), relays the client's answers and cancels to
  * the instance waiting for them, and translates every other request (./translate.ts) with its reply
- * streamed back (./reply.ts). I/O through the Store, the bus and the upstream client.
+ * streamed back (./reply.ts). I/O through the Store, the bus, the upstream client and (for answers and
+ * cancels held elsewhere) the peers.
  */
 import { GatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
@@ -65,7 +66,7 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
       keepAliveMs: config.keepAliveMs,
       onCancel: () => controller.abort(),
     });
-    const asker = createAsker({ send: (message) => channel.write(message) });
+    const asker = createAsker({ send: (message) => channel.write(message), tag: relay.tag });
     const untrack = relay.track(brain.id, session.id, {
       tokenId: session.tokenId,
       requestId: body.id,
@@ -138,13 +139,13 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     const text = Buffer.from(body.bytes).toString('utf8');
     if (body.method === undefined) {
       // The client answers a request the gateway made (MRTR round): to whichever instance waits for it.
-      await relay.route(brain.id, session.id, JSON.parse(text) as Json, text);
+      await relay.route(session, JSON.parse(text) as Json, text);
       return accepted();
     }
     const params = isObject(body.params) ? body.params : {};
     if (body.id === null) {
       if (body.method === 'notifications/cancelled')
-        await relay.route(brain.id, session.id, JSON.parse(text) as Json, text);
+        await relay.route(session, JSON.parse(text) as Json, text);
       // No other client notification has a 2026-07-28 counterpart (initialized, roots/list_changed).
       return accepted();
     }

@@ -19,7 +19,7 @@ import { type JsonRpcBody, readJsonRpcBody } from '../proxy/body.js';
 import type { ResolvedBrain } from '../store/brain-cache.js';
 import { openFeedStream } from './feed-stream.js';
 import { initializeResult } from './legacy-shape.js';
-import { createSessionRelay } from './relay.js';
+import { sessionRelay } from './relay.js';
 import { eraServices } from './services.js';
 import { createTranslatedRequests } from './translated-requests.js';
 import {
@@ -88,7 +88,7 @@ export function createTranslatingFace(deps: GatewayDeps): TranslatingFace {
     bus: deps.bus,
     instanceId: deps.instanceId,
   });
-  const relay = createSessionRelay({ bus: deps.bus, lifecycle: deps.lifecycle });
+  const relay = sessionRelay(deps);
   const requests = createTranslatedRequests({ deps, era, sessions, relay });
 
   async function initialize(body: JsonRpcBody, target: TranslatingTarget): Promise<Response> {

@@ -5,10 +5,9 @@
  * that cannot be reached within the timeout counts 0 (and is logged), so a dead peer never delays the
  * answer past the timeout. I/O: the Store (instance list), the peers over HTTP.
  */
-import { request } from 'undici';
 import type { GatewayDeps } from '../http/context.js';
 import type { NotifyParams } from '../sessions/registry.js';
-import { signInternalCall } from './internal-token.js';
+import { callPeer, livePeers } from './peers.js';
 
 const PEER_TIMEOUT_MS = 2_000;
 
@@ -21,33 +20,17 @@ export async function notifyPeers(
   brain: string,
   params: NotifyParams,
 ): Promise<number> {
-  if (deps.store.kind !== 'postgres') return 0;
-  const now = Date.now();
-  const peers = (await deps.store.listInstances()).filter(
-    (i) => i.id !== deps.instanceId && now - i.heartbeatAt.getTime() <= deps.config.instanceTtlMs,
-  );
+  const peers = await livePeers(deps);
   const body = JSON.stringify(params);
   const counts = await Promise.all(
     peers.map(async (peer) => {
       try {
-        const token = await signInternalCall(
-          deps.secrets.signingKey,
-          {
-            from: deps.instanceId,
-            to: peer.id,
-            sessionId: notifySubject(brain),
-            brain,
-            tokenId: '',
-            protocolVersion: undefined,
-          },
+        const res = await callPeer(deps, {
+          peer,
+          path: `/brains/${encodeURIComponent(brain)}/notify`,
+          claims: { sessionId: notifySubject(brain), brain, tokenId: '', protocolVersion: undefined },
           body,
-        );
-        const res = await request(`${peer.url}/internal/v1/brains/${encodeURIComponent(brain)}/notify`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body,
-          headersTimeout: PEER_TIMEOUT_MS,
-          bodyTimeout: PEER_TIMEOUT_MS,
+          timeoutMs: PEER_TIMEOUT_MS,
         });
         const answer = (await res.body.json().catch(() => ({}))) as { delivered?: unknown };
         return res.statusCode === 200 && typeof answer.delivered === 'number' ? answer.delivered : 0;

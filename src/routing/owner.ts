@@ -21,13 +21,12 @@
  * sessions, and the internal route (src/http/internal.ts). I/O: the Store, the owner over HTTP.
  */
 import type { Context } from 'hono';
-import { request } from 'undici';
 import type { LegacySession } from '../bridge/legacy-session.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AppEnv, GatewayDeps } from '../http/context.js';
 import { bufferedBody, nodeOf } from '../http/sse-node.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
-import { signInternalCall } from './internal-token.js';
+import { callPeer } from './peers.js';
 
 /** Fly cannot replay larger requests (research/deploy.md §1.1). */
 export const FLY_REPLAY_MAX_BYTES = 1024 * 1024;
@@ -164,34 +163,21 @@ export function createOwnerRouting(deps: Deps): OwnerRouting {
 
   async function forward(c: Context<AppEnv>, owner: OwnerEntry, id: string, body: string): Promise<Response> {
     const principal = c.get('principal');
-    const token = await signInternalCall(
-      deps.secrets.signingKey,
-      {
-        from: deps.instanceId,
-        to: owner.ownerId,
-        sessionId: id,
-        brain: owner.brain,
-        tokenId: principal.tokenId,
-        protocolVersion: c.req.header('mcp-protocol-version'),
-      },
-      body,
-    );
-    const url = `${owner.url}/internal/v1/sessions/${encodeURIComponent(owner.brain)}/${encodeURIComponent(id)}/messages`;
-    let res: Awaited<ReturnType<typeof request>>;
+    let res: Awaited<ReturnType<typeof callPeer>>;
     try {
-      // A plain undici request, not deps.upstream: instance addresses are private by design, and the
-      // upstream client's SSRF guard refuses those.
-      res = await request(url, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          // The owner records the messages under the client's request id (issue 7 §4, §6).
-          'x-request-id': c.get('observation')?.requestId ?? '',
+      res = await callPeer(deps, {
+        peer: { id: owner.ownerId, url: owner.url },
+        path: `/sessions/${encodeURIComponent(owner.brain)}/${encodeURIComponent(id)}/messages`,
+        claims: {
+          sessionId: id,
+          brain: owner.brain,
+          tokenId: principal.tokenId,
+          protocolVersion: c.req.header('mcp-protocol-version'),
         },
         body,
-        headersTimeout: FORWARD_TIMEOUT_MS,
-        bodyTimeout: FORWARD_TIMEOUT_MS,
+        timeoutMs: FORWARD_TIMEOUT_MS,
+        // The owner records the messages under the client's request id (issue 7 §4, §6).
+        headers: { 'x-request-id': c.get('observation')?.requestId ?? '' },
       });
     } catch (err) {
       logger.info(
