@@ -1,8 +1,8 @@
 /**
  * Several real gateway processes on one Postgres behind a load balancer that knows nothing about MCP
  * (issue 5 "Tests"): three `node cli.js serve` instances behind a round-robin proxy, server-everything
- * upstream, SDK v1 SSE and Streamable HTTP clients. Then the fly-replay path through a stand-in for
- * Fly's proxy.
+ * upstream, SDK v1 SSE and Streamable HTTP clients, and one translated session of each (issue 6: a
+ * 2026-07-28-only SDK v2 upstream). Then the fly-replay path through a stand-in for Fly's proxy.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMigrations } from '../../src/store/migrate.js';
@@ -27,6 +27,7 @@ import {
   withDatabase,
 } from '../helpers/postgres.js';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../helpers/round-robin-proxy.js';
+import { startV2Server, type V2Server } from '../helpers/v2-server.js';
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 const MCPGATE_SECRET = randomBytes(32).toString('base64');
@@ -144,12 +145,18 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
   let cli: string;
   let db: TestDatabase;
   let everything: EverythingServer;
+  let modern: V2Server;
   let instances: Instance[] = [];
   let proxy: RoundRobinProxy;
   let token: string;
 
   beforeAll(async () => {
-    [cli, db, everything] = await Promise.all([buildCli(), createTestDatabase(), startEverything()]);
+    [cli, db, everything, modern] = await Promise.all([
+      buildCli(),
+      createTestDatabase(),
+      startEverything(),
+      startV2Server(),
+    ]);
     instances = await Promise.all([0, 1, 2].map(() => serve(cli, db.url)));
     // Like Fly's proxy with a failing check, the balancer skips an instance whose /readyz is not 200.
     proxy = await startRoundRobinProxy({
@@ -157,6 +164,8 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
       readyPath: '/readyz',
     });
     await provision(proxy.url, everything.url);
+    const brain = { id: 'modern', upstreamUrl: modern.url };
+    expect((await admin(proxy.url, 'POST', '/orgs/acme/brains', brain)).status).toBe(201);
     ({ token } = await newToken(proxy.url));
   }, 180_000);
 
@@ -165,6 +174,7 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
       if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
     await proxy?.close();
     await everything?.stop();
+    await modern?.close();
     await db?.drop();
   });
 
@@ -231,6 +241,56 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
     }
     await client.close();
   }, 60_000);
+
+  it('translates for v1 clients of a 2026-07-28-only upstream; elicitation answers cross instances', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${proxy.url}/brains/modern/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    });
+    const legacyTransport = new SSEClientTransport(new URL(`${proxy.url}/brains/modern/sse`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    });
+    const clients = [transport, legacyTransport].map((t) => {
+      const name = t === transport ? 'e2e-translated' : 'e2e-translated-legacy';
+      const client = new Client({ name, version: '1' }, { capabilities: { elicitation: {} } });
+      client.setRequestHandler(ElicitRequestSchema, async () => ({
+        action: 'accept',
+        content: { ok: true },
+      }));
+      return client;
+    });
+    const [client, legacy] = clients as [Client, Client];
+    await client.connect(transport);
+    expect(transport.sessionId).toMatch(/^t-/);
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'hi' } }))).toBe('echo: hi');
+    const before = proxy.log.length;
+    for (const env of ['one', 'two', 'three']) {
+      // A lost answer would leave the call waiting: fail on that, not on the test's timeout.
+      const confirmed = await client.callTool({ name: 'confirm', arguments: { env } }, undefined, {
+        timeout: 10_000,
+      });
+      expect(text(confirmed)).toBe(`confirmed=true env=${env}`);
+    }
+    // Each call's stream (200) is held by one instance; its answer POST (202) went to another.
+    const posts = proxy.log
+      .slice(before)
+      .filter((l) => l.method === 'POST' && l.path.startsWith('/brains/modern/mcp'));
+    expect(posts.map((p) => p.status)).toEqual([200, 202, 200, 202, 200, 202]);
+    for (let i = 0; i < posts.length; i += 2) expect(posts[i + 1]!.target).not.toBe(posts[i]!.target);
+    expect(new Set(posts.map((p) => p.target)).size).toBe(3);
+
+    // The legacy face: the SSE stream on one instance, its POSTs (the answer included) on all three.
+    const legacyBefore = proxy.log.length;
+    await legacy.connect(legacyTransport);
+    expect(text(await legacy.callTool({ name: 'echo', arguments: { message: 'old' } }))).toBe('echo: old');
+    expect(text(await legacy.callTool({ name: 'confirm', arguments: { env: 'sse' } }))).toBe(
+      'confirmed=true env=sse',
+    );
+    const messages = proxy.log.slice(legacyBefore).filter((l) => l.path.includes('/messages'));
+    expect(messages.every((l) => l.status === 202)).toBe(true);
+    expect(new Set(messages.map((l) => l.target)).size).toBe(3);
+    await transport.terminateSession();
+    await Promise.all(clients.map((c) => c.close()));
+  }, 30_000);
 
   it('refuses a revoked token on all three instances within 2 s', async () => {
     const doomed = await newToken(proxy.url);
