@@ -99,7 +99,9 @@ describe('drain', () => {
           let text = '';
           for await (const chunk of forTest as unknown as AsyncIterable<Uint8Array>) {
             text += new TextDecoder().decode(chunk);
-            if (text.includes('event: endpoint')) return setImmediate(endpointOnThird);
+            if (!text.includes('event: endpoint')) continue;
+            setImmediate(endpointOnThird);
+            return;
           }
         })();
         return new Response(forClient, { status: res.status, headers: res.headers });
