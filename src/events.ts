@@ -9,8 +9,6 @@ export type GatewayEvent =
   | { type: 'brain.changed'; brainId: string }
   | { type: 'brain.deleted'; brainId: string }
   | { type: 'brain.notify'; brainId: string; params: { level: string; logger?: string; data: unknown } }
-  /** A translated session's client message (an answer, a cancel) for the instance holding its exchange (issue 6). */
-  | { type: 'session.message'; brainId: string; sessionId: string; message: string }
   /** A translated session's state changed (log level, subscriptions), or the session ended (issue 6). */
   | { type: 'session.changed'; brainId: string; sessionId: string }
   /** Sent after a listener reconnects: notifications in the gap are lost, so every cache starts over. */

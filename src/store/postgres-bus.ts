@@ -28,7 +28,6 @@ const EVENT_TYPES = new Set<GatewayEvent['type']>([
   'brain.changed',
   'brain.deleted',
   'brain.notify',
-  'session.message',
   'session.changed',
   'resync',
 ]);
