@@ -8,6 +8,7 @@
  * instance can linger here — harmless, because the token check still applies and the upstream answers
  * 404 for a session it ended (DESIGN.md §4: no database round trip per message once a session is known).
  */
+import { isGatewayError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
@@ -48,6 +49,8 @@ export interface SessionBindingsOptions {
   instanceId: string;
   logger: Logger;
   ttlMs?: number;
+  /** How long past `ttlMs` an entry still serves while the store is unreachable (stale-if-error). */
+  staleMs?: number;
   maxEntries?: number;
   touchEveryMs?: number;
   now?: () => number;
@@ -64,6 +67,7 @@ const key = (brain: string, sessionId: string) => `${brain}\u0000${sessionId}`;
 export function createSessionBindings(options: SessionBindingsOptions): SessionBindings {
   const { store, logger } = options;
   const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const staleMs = options.staleMs ?? 600_000;
   const maxEntries = options.maxEntries ?? 50_000;
   const touchEveryMs = options.touchEveryMs ?? 60_000;
   const now = options.now ?? Date.now;
@@ -86,8 +90,17 @@ export function createSessionBindings(options: SessionBindingsOptions): SessionB
         entries.set(k, hit);
         return hit;
       }
+      let record: Awaited<ReturnType<Store['getSession']>>;
+      try {
+        record = await store.getSession(brain, sessionId);
+      } catch (err) {
+        // Like the token and brain caches: a session known here keeps working through an outage.
+        if (hit && at - hit.cachedAt < ttlMs + staleMs && isGatewayError(err, 'ERR_STORE_UNAVAILABLE')) {
+          return hit;
+        }
+        throw err;
+      }
       entries.delete(k);
-      const record = await store.getSession(brain, sessionId);
       if (record?.kind !== 'passthrough') return undefined;
       const entry: Entry = {
         brain,

@@ -4,6 +4,8 @@ import { createSecretBox } from '../../src/auth/secrets.js';
 import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import { GatewayError } from '../../src/errors.js';
 import { createLocalBus } from '../../src/events.js';
+import { createLogger } from '../../src/log.js';
+import { createSessionBindings } from '../../src/sessions/passthrough-binding.js';
 import { createBrainCache } from '../../src/store/brain-cache.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
@@ -22,6 +24,7 @@ function flakyStore() {
     ...inner,
     findTokenByHash: (hash) => guard(() => inner.findTokenByHash(hash)),
     getBrain: (id) => guard(() => inner.getBrain(id)),
+    getSession: (brain, id) => guard(() => inner.getSession(brain, id)),
   };
   return {
     store,
@@ -97,5 +100,36 @@ describe('caches while the store is down', () => {
     clock += 500;
     expect((await cache.get('b'))?.id).toBe('b');
     await expect(cache.get('other')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+  });
+
+  it('pass-through session bindings keep a known session working past their TTL while the store is down', async () => {
+    const f = flakyStore();
+    let clock = 1_000;
+    await f.inner.createOrg({ slug: 'o', name: null });
+    const bindings = createSessionBindings({
+      store: f.store,
+      bus: createLocalBus(),
+      instanceId: 'inst',
+      logger: createLogger({ level: 'silent' }),
+      ttlMs: 100,
+      staleMs: 1_000,
+      now: () => clock,
+    });
+    await bindings.bind({
+      brain: 'b',
+      org: 'o',
+      sessionId: 'sess-1',
+      tokenId: 'tok_1',
+      protocolVersion: '2025-11-25',
+      initParams: null,
+    });
+    f.setDown(true);
+    clock += 500; // past the TTL, within the stale window
+    expect(await bindings.lookup('b', 'sess-1')).toMatchObject({ tokenId: 'tok_1' });
+    await expect(bindings.lookup('b', 'unknown')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    clock += 2_000; // past the stale window
+    await expect(bindings.lookup('b', 'sess-1')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    f.setDown(false);
+    expect(await bindings.lookup('b', 'sess-1')).toMatchObject({ tokenId: 'tok_1' });
   });
 });
