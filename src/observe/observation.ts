@@ -59,8 +59,14 @@ export function createObservation(requestId: string, face: FaceName, startedAt: 
 /** Longest method or name kept: they come from the client. */
 const MAX_FIELD = 200;
 
-const bounded = (value: unknown): string | undefined =>
-  typeof value === 'string' ? (value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value) : undefined;
+/**
+ * A client's string as the audit log can keep it: bounded, and without NUL, which Postgres text cannot
+ * hold (SQLSTATE 22021) — one such entry would fail its whole audit batch, again on every retry.
+ */
+export const bounded = (value: unknown): string | undefined =>
+  typeof value === 'string'
+    ? (value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value).replaceAll('\u0000', '\ufffd')
+    : undefined;
 
 /**
  * What a request targets: the tool of `tools/call`, the prompt of `prompts/get`, the resource of

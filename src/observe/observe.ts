@@ -14,7 +14,7 @@ import type { Principal } from '../auth/authenticator.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from './metrics.js';
 import { methodLabel } from './metrics.js';
-import type { FaceName, Observation } from './observation.js';
+import { bounded, type FaceName, type Observation } from './observation.js';
 
 export interface Exchange {
   observation: Observation;
@@ -117,7 +117,8 @@ export function createObserve(options: {
         requestId: observation.requestId,
         face: observation.face as FaceName,
         startedAt: observation.startedAt,
-        method,
+        // As the client sent it: bounded like the faces' own (./observation.ts).
+        method: bounded(method),
         name,
         response: false,
         perMessage: false,

@@ -38,6 +38,13 @@ const UNAVAILABLE_SQLSTATE = /^(08|28|53)|^(3D000|57P01|57P02|57P03|25006)$/;
 /** TLS failures reaching the server (Node's ERR_TLS_*, ERR_SSL_*, and certificate verification codes). */
 const TLS_CODE = /^ERR_(TLS|SSL)_|CERT/;
 
+/**
+ * SQLSTATEs of a value Postgres cannot hold: 22021 a NUL (or invalid UTF-8) in text, 22P05 `\u0000` in
+ * jsonb. Only a client puts such a value in a key or a field, so it is the request's fault (400), not
+ * the store's: nothing stored can match it.
+ */
+const UNREPRESENTABLE_SQLSTATE = new Set(['22021', '22P05']);
+
 export const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
 
@@ -75,6 +82,9 @@ export function toStoreError(err: unknown, operation: string, expected: Expected
   const known = code === UNIQUE_VIOLATION || code === FOREIGN_KEY_VIOLATION ? expected[code] : undefined;
   if (known) return known(err);
   if (isUnavailable(err)) return storeUnavailable(err);
+  if (code !== undefined && UNREPRESENTABLE_SQLSTATE.has(code)) {
+    return new GatewayError('ERR_VALIDATION', 'Invalid request: text with a NUL character', { cause: err });
+  }
   return new GatewayError('ERR_INTERNAL', `store ${operation} failed${code ? ` (${code})` : ''}`, {
     cause: err,
   });
