@@ -59,6 +59,18 @@ export interface ModernLegOptions {
 }
 
 type Json = Record<string, unknown>;
+
+/**
+ * What an upstream's error answer stands for in the request's audit entry and metrics (issue 7 §4-§5):
+ * a 4xx as is (a 2026-07-28 server answers an unknown method 404 and bad params 400: the request was
+ * refused), anything else that is not a success 502, as the 2025 leg records it
+ * (src/bridge/client-to-upstream.ts). An error in a 2xx is the upstream's answer, not a failure.
+ */
+export function observedStatus(upstreamStatus: number | undefined): number | undefined {
+  if (upstreamStatus === undefined || (upstreamStatus >= 200 && upstreamStatus < 300)) return undefined;
+  return upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 502;
+}
+
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const LEVELS = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);
 
@@ -173,8 +185,10 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
         { notify: send, ask: asker.ask },
       );
       if (!outcome || controller.signal.aborted) return; // cancelled: no response (basic/utilities/cancellation)
-      if ('result' in outcome) reply(message.id, outcome.result);
-      else send({ jsonrpc: '2.0', id: message.id, error: outcome.error });
+      if ('result' in outcome) return reply(message.id, outcome.result);
+      const status = observedStatus(outcome.upstreamStatus);
+      if (status !== undefined) message.observed?.fail(status);
+      send({ jsonrpc: '2.0', id: message.id, error: outcome.error });
     } finally {
       if (inflight.get(key) === controller) inflight.delete(key);
       controller.abort();
@@ -227,9 +241,11 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
         if (message.kind === 'notification') return await notification(message, clientVersion);
         await request(message, clientVersion);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) return; // the client is gone; nothing to tell it
         const code = err instanceof GatewayError ? err.code : 'ERR_INTERNAL';
         logger.warn({ code, method: message.method }, 'translated message failed upstream');
+        // Unreachable 502, timed out 504, ours 500: what the 2025 leg records for the same failures.
+        message.observed?.fail(err instanceof GatewayError ? err.status : 500);
         if (message.kind !== 'request') return;
         if (err instanceof GatewayError && err.expose) fail(message.id, JSONRPC.SERVER_ERROR, err.message);
         else fail(message.id, JSONRPC.INTERNAL_ERROR, 'Internal error');

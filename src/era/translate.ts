@@ -36,7 +36,11 @@ export interface TranslateContext {
   onEraMismatch?(): void;
 }
 
-export type TranslateOutcome = { result: Json } | { error: JsonRpcError };
+/**
+ * `upstreamStatus`: the HTTP status the upstream answered an error with, for the request's observation
+ * (issue 7 §4-§5); absent when the error is the gateway's own (refused, untranslatable, the client's).
+ */
+export type TranslateOutcome = { result: Json } | { error: JsonRpcError; upstreamStatus?: number };
 
 /**
  * A 2026-07-28 server refuses with 404 only for an unknown method (-32601) and with 400 only in its own
@@ -180,7 +184,7 @@ export async function translateRequest(
           continue;
         }
         if (answersLikeLegacy(reply.status, reply.error.code)) ctx.onEraMismatch?.();
-        return { error: legacyError(method, reply.error) };
+        return { error: legacyError(method, reply.error), upstreamStatus: reply.status };
       }
       const result = reply.result;
       if (method === 'tools/list') ctx.catalog.absorb(result.tools);
