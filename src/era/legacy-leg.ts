@@ -99,7 +99,8 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
   const inflight = new Map<string, AbortController>();
   const asker = createAsker({ send, signal });
 
-  const startFeed = () => {
+  /** `requestId`: the client request that starts it (a subscribe, `notifications/initialized`). */
+  const startFeed = (requestId?: string) => {
     if (feed || signal.aborted) return;
     feed = createListenFeed({
       upstream,
@@ -108,7 +109,7 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
       logger,
       onToolsChanged: () => catalog.invalidate(),
     });
-    feed.update(listenFilter(capabilities, [...subscriptions])).catch((err) => {
+    feed.update(listenFilter(capabilities, [...subscriptions]), requestId).catch((err) => {
       logger.warn({ code: (err as GatewayError).code }, 'subscriptions/listen failed; retrying');
     });
   };
@@ -160,8 +161,8 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
       return fail(message.id, JSONRPC.INVALID_PARAMS, 'Invalid params: uri is required');
     if (message.method === 'resources/subscribe') subscriptions.add(uri);
     else subscriptions.delete(uri);
-    if (!feed) startFeed();
-    else await feed.update(listenFilter(capabilities, [...subscriptions]));
+    if (!feed) startFeed(message.observed?.requestId);
+    else await feed.update(listenFilter(capabilities, [...subscriptions]), message.observed?.requestId);
     reply(message.id, {});
   }
 
@@ -180,6 +181,7 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
           catalog,
           client: current,
           signal: controller.signal,
+          requestId: message.observed?.requestId,
           onEraMismatch: options.onEraMismatch,
         },
         { notify: send, ask: asker.ask },
@@ -226,7 +228,7 @@ export function createModernLeg(options: ModernLegOptions): BridgeLeg {
     }
     if (message.method === 'notifications/initialized') {
       await ensureClient(clientVersion);
-      startFeed();
+      startFeed(message.observed?.requestId);
     }
     // Anything else (roots/list_changed, progress) has no 2026-07-28 counterpart: dropped.
   }

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readSseStream } from '../mcp/sse.js';
+import { newRequestId } from '../observe/observation.js';
 import { isEventStream } from '../proxy/headers.js';
 import { type ModernUpstream, upstreamId } from './upstream-call.js';
 import { type ClientSide, META, modernRequest } from './wire.js';
@@ -60,8 +61,12 @@ export interface ListenFeedOptions {
 }
 
 export interface ListenFeed {
-  /** Listens with this filter from now on (nothing when undefined); resolves once acknowledged. */
-  update(filter: ListenFilter | undefined): Promise<void>;
+  /**
+   * Listens with this filter from now on (nothing when undefined); resolves once acknowledged.
+   * `requestId`: the client request that asked for it (a subscribe), sent as `X-Request-Id` on the new
+   * stream. A stream opened again after it ended serves no request: it gets a fresh id.
+   */
+  update(filter: ListenFilter | undefined, requestId?: string): Promise<void>;
   close(): void;
 }
 
@@ -80,7 +85,7 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
   let queue: Promise<void> = Promise.resolve();
   let failures = 0;
 
-  function open(filter: ListenFilter): Stream {
+  function open(filter: ListenFilter, requestId: string): Stream {
     const controller = new AbortController();
     let ack!: () => void;
     let nack!: (err: unknown) => void;
@@ -98,6 +103,7 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
           params: { notifications: filter },
           client: options.client(),
           credentials: upstream.credentials,
+          requestId,
         });
         const res = await upstream.client.send(upstream.target, {
           method: 'POST',
@@ -156,7 +162,7 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
     });
   }
 
-  async function switchTo(filter: ListenFilter | undefined): Promise<void> {
+  async function switchTo(filter: ListenFilter | undefined, requestId: string): Promise<void> {
     if (closed) return;
     const previous = current;
     if (!filter) {
@@ -164,7 +170,7 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
       previous?.stream.controller.abort();
       return;
     }
-    const stream = open(filter);
+    const stream = open(filter, requestId);
     const timer = setTimeout(() => stream.controller.abort(), ackTimeoutMs);
     try {
       await stream.acked;
@@ -187,8 +193,8 @@ export function createListenFeed(options: ListenFeedOptions): ListenFeed {
   }
 
   const feed: ListenFeed = {
-    update(filter) {
-      const next = queue.then(() => switchTo(filter));
+    update(filter, requestId = newRequestId()) {
+      const next = queue.then(() => switchTo(filter, requestId));
       queue = next.catch(() => {});
       return next;
     },

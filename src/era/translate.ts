@@ -32,6 +32,8 @@ export interface TranslateContext {
   catalog: ToolCatalog;
   client: ClientSide;
   signal: AbortSignal;
+  /** `X-Request-Id` of the client request being translated, sent with every upstream call it makes. */
+  requestId?: string | undefined;
   /** The upstream answered like an initialize-era server: its era should be probed again. */
   onEraMismatch?(): void;
 }
@@ -172,6 +174,7 @@ export async function translateRequest(
         client: ctx.client,
         paramHeaders: tool === undefined ? undefined : paramHeaders(declarations, base.arguments),
         signal: ctx.signal,
+        requestId: ctx.requestId,
         onNotification,
       });
       if (ctx.signal.aborted) return undefined;

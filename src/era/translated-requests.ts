@@ -58,6 +58,7 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     body: JsonRpcBody,
     session: TranslatedSession,
     brain: ResolvedBrain,
+    requestId: string | undefined,
   ): Promise<Response> {
     const controller = new AbortController();
     const accept = request.headers.get('accept') ?? '';
@@ -84,6 +85,7 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
             catalog: era.catalogFor(brain),
             client: clientSideOfSession(session),
             signal: controller.signal,
+            requestId,
             onEraMismatch: () => era.probe.forget(brain.id),
           },
           {
@@ -187,7 +189,7 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
         return result(body.id, {});
       }
       default:
-        return translate(request, body, session, brain);
+        return translate(request, body, session, brain, observation?.requestId);
     }
   }
 

@@ -8,6 +8,7 @@
  */
 import { JSONRPC } from '../mcp/jsonrpc.js';
 import { readSseStream } from '../mcp/sse.js';
+import { newRequestId } from '../observe/observation.js';
 import { isEventStream } from '../proxy/headers.js';
 import type { UpstreamClient, UpstreamRawResponse, UpstreamTarget } from '../proxy/upstream.js';
 import { type ClientSide, modernRequest } from './wire.js';
@@ -36,6 +37,11 @@ export interface ModernCall {
   client: ClientSide;
   paramHeaders?: Readonly<Record<string, string>> | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * The `X-Request-Id` of the client request this call serves (issue 7 §6). Absent for the gateway's own
+   * calls (the era probe, the tool catalog), which are shared by many requests: they get a fresh id.
+   */
+  requestId?: string | undefined;
   /** A notification that came before the answer on a request-scoped SSE stream (progress, log). */
   onNotification?: ((message: Record<string, unknown>) => void) | undefined;
 }
@@ -102,6 +108,7 @@ export async function callModern(upstream: ModernUpstream, call: ModernCall): Pr
     client: call.client,
     paramHeaders: call.paramHeaders,
     credentials: upstream.credentials,
+    requestId: call.requestId ?? newRequestId(),
   });
   const res = await upstream.client.send(upstream.target, {
     method: 'POST',

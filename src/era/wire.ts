@@ -98,6 +98,11 @@ export interface ModernRequestOptions {
   /** `Mcp-Param-*` headers for a tools/call (./tool-headers.ts), lower-case names. */
   paramHeaders?: Readonly<Record<string, string>> | undefined;
   credentials: Readonly<Record<string, string>>;
+  /**
+   * `X-Request-Id` (issue 7 §6): the id of the client request this call serves, or one of the gateway's
+   * own. The callers that send (./upstream-call.ts, ./listen.ts) always give one.
+   */
+  requestId?: string | undefined;
 }
 
 /** Headers and body of one 2026-07-28 POST. */
@@ -115,6 +120,7 @@ export function modernRequest(options: ModernRequestOptions): {
     'mcp-method': method,
     ...options.paramHeaders,
   };
+  if (options.requestId !== undefined) extra['x-request-id'] = options.requestId;
   const nameKey = NAMED_METHODS[method];
   const name = nameKey === undefined ? undefined : params[nameKey];
   if (typeof name === 'string') extra['mcp-name'] = headerValue(name);

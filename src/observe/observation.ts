@@ -34,8 +34,11 @@ export interface Observation {
  */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._~:+/=@-]{1,128}$/;
 
+/** An id of the gateway's own: for a client that sent none, and for upstream calls no client made. */
+export const newRequestId = (): string => randomUUID();
+
 export function requestIdFrom(header: string | undefined | null): string {
-  return header && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+  return header && SANE_REQUEST_ID.test(header) ? header : newRequestId();
 }
 
 export function faceOfPath(path: string): FaceName {

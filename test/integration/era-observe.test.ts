@@ -3,6 +3,9 @@
  * 2026-07-28-only upstream gets its failed calls audited and counted with the failure's status (upstream
  * down, 5xx, a JSON-RPC error over HTTP 500 or 400, a timeout), never as a 200.
  *
+ * Every upstream call the translation makes carries an `X-Request-Id`: the client request's on the calls
+ * that serve it, on both faces, and a fresh one on the gateway's own (the era probe, the tool catalog).
+ *
  * The upstream is an SDK v2 server (test/helpers/modern-upstream.ts) behind a front that records every
  * request and fails the tools named `fail-*` or `hang` the way a broken server would.
  */
@@ -13,7 +16,7 @@ import type { AuditRecord } from '../../src/store/types.js';
 import { freePort } from '../helpers/everything.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { handshake, type JsonRpc, openLegacy, type RawLegacyClient } from '../helpers/legacy-client.js';
-import { type ModernUpstream, startModernUpstream } from '../helpers/modern-upstream.js';
+import { COUNTER_URI, type ModernUpstream, startModernUpstream } from '../helpers/modern-upstream.js';
 import { storeFactories } from '../helpers/stores.js';
 
 interface Seen {
@@ -199,6 +202,81 @@ describe.each(storeFactories())('era translation fills the observation ($name st
       expect(await audited('dead-init')).toMatchObject({ face: 'sse', method: 'initialize', status: 502 });
       expect(await audited('dead-call')).toMatchObject({ face: 'sse', method: 'tools/list', status: 502 });
       expect(await counted({ face: 'sse', brain: 'dead', method: 'tools/list', status: '502' })).toBe(1);
+    },
+  );
+
+  test.skipIf(skip)(
+    "upstream calls carry the client's X-Request-Id through /sse and /mcp, or the gateway's own",
+    async () => {
+      const seenWith = (method: string, requestId: string) =>
+        front.seen.filter((r) => r.body?.method === method && r.headers['x-request-id'] === requestId);
+
+      // Legacy face, with the client's id: the call and the listen stream its subscribe opens.
+      await legacyCall(legacy, 'rid-sse-echo', 'tools/call', { name: 'echo', arguments: { message: 'a' } });
+      expect(seenWith('tools/call', 'rid-sse-echo')).toHaveLength(1);
+      expect(
+        (await legacyCall(legacy, 'rid-sse-sub', 'resources/subscribe', { uri: COUNTER_URI })).result,
+      ).toBeDefined();
+      expect(seenWith('subscriptions/listen', 'rid-sse-sub')).toHaveLength(1);
+
+      // Legacy face, without one: the id the gateway made for the request, the one in its audit record.
+      const accepted = await legacy.post({
+        jsonrpc: '2.0',
+        id: 'no-rid',
+        method: 'resources/read',
+        params: { uri: COUNTER_URI },
+      });
+      expect(accepted.status).toBe(202);
+      await legacy.next((m) => m.id === 'no-rid');
+      let minted: AuditRecord | undefined;
+      await expect
+        .poll(async () => {
+          const records = await gw.deps.store.listAudit({ brain: 'modern', limit: 1_000 });
+          minted = records.find((r) => r.method === 'resources/read' && r.face === 'sse');
+          return minted !== undefined;
+        })
+        .toBe(true);
+      expect(minted!.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(seenWith('resources/read', minted!.requestId)).toHaveLength(1);
+
+      // Streamable HTTP face: a 2025 client's translated session.
+      const post = (body: unknown, headers: Record<string, string> = {}) =>
+        fetch(`${gw.url}/brains/modern/mcp`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...headers,
+          },
+          body: JSON.stringify(body),
+        });
+      const init = await post({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      });
+      expect(init.status).toBe(200);
+      const session = init.headers.get('mcp-session-id')!;
+      const call = await post(
+        {
+          jsonrpc: '2.0',
+          id: 2,
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { message: 'b' } },
+        },
+        { 'mcp-session-id': session, 'x-request-id': 'rid-mcp-echo' },
+      );
+      expect(call.status).toBe(200);
+      expect(await call.text()).toContain('echo: b');
+      expect(seenWith('tools/call', 'rid-mcp-echo')).toHaveLength(1);
+
+      // The gateway's own calls (era probe, tool catalog) carry ids of their own; every call has one.
+      const own = front.seen.filter((r) => ['server/discover', 'tools/list'].includes(r.body?.method ?? ''));
+      expect(own.length).toBeGreaterThan(0);
+      for (const r of own) expect(r.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(front.seen.filter((r) => r.headers['x-request-id'] === undefined)).toEqual([]);
     },
   );
 });
