@@ -25,7 +25,7 @@ import { initializeResult, negotiateLegacyVersion } from './legacy-shape.js';
 import { createListenFeed, type ListenFeed, listenFilter } from './listen.js';
 import type { DiscoverResult } from './probe.js';
 import type { ToolCatalog } from './tool-headers.js';
-import { translateRequest } from './translate.js';
+import { observedStatus, translateRequest } from './translate.js';
 import type { ModernUpstream } from './upstream-call.js';
 import type { ClientSide } from './wire.js';
 
@@ -59,17 +59,6 @@ export interface ModernLegOptions {
 }
 
 type Json = Record<string, unknown>;
-
-/**
- * What an upstream's error answer stands for in the request's audit entry and metrics (issue 7 §4-§5):
- * a 4xx as is (a 2026-07-28 server answers an unknown method 404 and bad params 400: the request was
- * refused), anything else that is not a success 502, as the 2025 leg records it
- * (src/bridge/client-to-upstream.ts). An error in a 2xx is the upstream's answer, not a failure.
- */
-export function observedStatus(upstreamStatus: number | undefined): number | undefined {
-  if (upstreamStatus === undefined || (upstreamStatus >= 200 && upstreamStatus < 300)) return undefined;
-  return upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 502;
-}
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const LEVELS = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);

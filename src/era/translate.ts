@@ -45,6 +45,17 @@ export interface TranslateContext {
 export type TranslateOutcome = { result: Json } | { error: JsonRpcError; upstreamStatus?: number };
 
 /**
+ * What an upstream's error answer stands for in the request's audit entry and metrics (issue 7 §4-§5):
+ * a 4xx as is (a 2026-07-28 server answers an unknown method 404 and bad params 400: the request was
+ * refused), anything else that is not a success 502, as the 2025 leg records it
+ * (src/bridge/client-to-upstream.ts). An error in a 2xx is the upstream's answer, not a failure.
+ */
+export function observedStatus(upstreamStatus: number | undefined): number | undefined {
+  if (upstreamStatus === undefined || (upstreamStatus >= 200 && upstreamStatus < 300)) return undefined;
+  return upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 502;
+}
+
+/**
  * A 2026-07-28 server refuses with 404 only for an unknown method (-32601) and with 400 only in its own
  * terms (-32602 for the envelope, -32020…-32022); anything else there (a "Server not initialized", a
  * -32001 "Session not found", a body that is not JSON-RPC) sounds like an initialize-era server.

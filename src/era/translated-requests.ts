@@ -15,7 +15,7 @@ import { createAsker } from './asker.js';
 import type { SessionRelay } from './relay.js';
 import { createReply } from './reply.js';
 import type { EraServices } from './services.js';
-import { AskError, translateRequest } from './translate.js';
+import { AskError, observedStatus, translateRequest } from './translate.js';
 import {
   clientSideOfSession,
   type TranslatedSession,
@@ -56,10 +56,10 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
   function translate(
     request: Request,
     body: JsonRpcBody,
-    session: TranslatedSession,
-    brain: ResolvedBrain,
-    requestId: string | undefined,
+    target: { session: TranslatedSession; brain: ResolvedBrain; observation: Observation | undefined },
   ): Promise<Response> {
+    const { session, brain, observation } = target;
+    const requestId = observation?.requestId;
     const controller = new AbortController();
     const accept = request.headers.get('accept') ?? '';
     const { channel, response } = createReply({
@@ -103,9 +103,15 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
         );
         if (!outcome) channel.abandon();
         else if ('result' in outcome) channel.finish({ jsonrpc: '2.0', id: body.id, result: outcome.result });
-        else channel.finish({ jsonrpc: '2.0', id: body.id, error: outcome.error });
+        else {
+          // Answered 200 with the error inside: the audit entry and metrics carry what it stands for.
+          if (observation) observation.failedWith = observedStatus(outcome.upstreamStatus);
+          channel.finish({ jsonrpc: '2.0', id: body.id, error: outcome.error });
+        }
       } catch (err) {
         const exposed = err instanceof GatewayError && err.expose;
+        // Unreachable 502, timed out 504, ours 500, as on the legacy face (./legacy-leg.ts).
+        if (observation) observation.failedWith = err instanceof GatewayError ? err.status : 500;
         logger.warn(
           { brain: brain.id, code: (err as GatewayError).code, method: body.method },
           'translated request failed',
@@ -189,7 +195,7 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
         return result(body.id, {});
       }
       default:
-        return translate(request, body, session, brain, observation?.requestId);
+        return translate(request, body, { session, brain, observation });
     }
   }
 

@@ -49,7 +49,7 @@ export function createObserveMiddleware(observe: Observe): MiddlewareHandler<App
         principal,
         brain,
         session,
-        status,
+        status: observation.failedWith ?? status,
         // Every authenticated POST is a JSON-RPC request (or a body that failed to be one), except a
         // client's answer to a server request.
         audit: httpMethod === 'POST' && observation.face !== 'other' && !observation.response,

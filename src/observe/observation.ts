@@ -26,6 +26,11 @@ export interface Observation {
   response: boolean;
   /** The face records each message itself (legacy `POST /messages` may carry a batch). */
   perMessage: boolean;
+  /**
+   * The status the exchange stands for when the HTTP one cannot say: a translated request answered 200
+   * with its upstream's failure inside the body (src/era/translated-requests.ts).
+   */
+  failedWith: number | undefined;
 }
 
 /**
@@ -56,6 +61,7 @@ export function createObservation(requestId: string, face: FaceName, startedAt: 
     name: undefined,
     response: false,
     perMessage: false,
+    failedWith: undefined,
   };
 }
 

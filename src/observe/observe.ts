@@ -122,6 +122,7 @@ export function createObserve(options: {
         name,
         response: false,
         perMessage: false,
+        failedWith: undefined,
       };
       let status = 200;
       let ended = false;

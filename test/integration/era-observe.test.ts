@@ -279,4 +279,55 @@ describe.each(storeFactories())('era translation fills the observation ($name st
       expect(front.seen.filter((r) => r.headers['x-request-id'] === undefined)).toEqual([]);
     },
   );
+
+  test.skipIf(skip)(
+    'a translated /mcp request answered 200 with its upstream failure inside is audited and counted with the failure',
+    async () => {
+      const post = (body: unknown, headers: Record<string, string> = {}) =>
+        fetch(`${gw.url}/brains/modern/mcp`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...headers,
+          },
+          body: JSON.stringify(body),
+        });
+      const init = await post({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      });
+      const session = init.headers.get('mcp-session-id')!;
+      await init.arrayBuffer();
+      const cases: Array<[tool: string, status: number]> = [
+        ['echo', 200],
+        ['fail-503', 502],
+        ['refuse-400', 400],
+        ['hang', 504],
+      ];
+      for (const [tool, status] of cases) {
+        const requestId = `mcp-${tool}`;
+        const res = await post(
+          {
+            jsonrpc: '2.0',
+            id: 3,
+            method: 'tools/call',
+            params: { name: tool, arguments: { message: 'x' } },
+          },
+          { 'mcp-session-id': session, 'x-request-id': requestId },
+        );
+        // The client sees the JSON-RPC answer in a 200, as the spec has it; the records say what happened.
+        expect(res.status, tool).toBe(200);
+        expect((await res.text()).includes('"error"'), tool).toBe(status !== 200);
+        expect(await audited(requestId), tool).toMatchObject({ face: 'mcp', name: tool, status });
+      }
+      const labels = { face: 'mcp', brain: 'modern', method: 'tools/call' };
+      expect(await counted({ ...labels, status: '502' })).toBe(1);
+      expect(await counted({ ...labels, status: '400' })).toBe(1);
+      expect(await counted({ ...labels, status: '504' })).toBe(1);
+    },
+  );
 });
