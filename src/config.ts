@@ -166,6 +166,8 @@ const envSchema = z.object({
   MCPGATE_RATE_LIMIT_INSTANCES: intFrom(1, 1000).default(1),
   /** Open SSE streams (legacy GET /sse, pass-through GET /mcp) per token on this instance; 0 = none. */
   MCPGATE_MAX_STREAMS_PER_TOKEN: intFrom(0, 1_000_000).default(2000),
+  /** JSON-RPC requests of one legacy session waiting for their answers; past it, refused on the stream. */
+  MCPGATE_MAX_INFLIGHT_PER_SESSION: intFrom(1, 1_000_000).default(256),
   MCPGATE_AUDIT: flag('true'),
   MCPGATE_AUDIT_BATCH_SIZE: intFrom(1, 10_000).default(500),
   MCPGATE_AUDIT_FLUSH_MS: intFrom(10, 600_000).default(1_000),
@@ -217,6 +219,8 @@ export interface LimitsConfig {
   readonly instances: number;
   /** 0: no limit. */
   readonly maxStreamsPerToken: number;
+  /** Requests of one legacy session in flight upstream at once. */
+  readonly maxInflightPerSession: number;
 }
 
 /** Issue 7 §4: the audit log's queue and retention. */
@@ -381,6 +385,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       org: rateLimit(e.MCPGATE_RATE_LIMIT_ORG_PER_MIN, e.MCPGATE_RATE_LIMIT_ORG_BURST),
       instances: e.MCPGATE_RATE_LIMIT_INSTANCES,
       maxStreamsPerToken: e.MCPGATE_MAX_STREAMS_PER_TOKEN,
+      maxInflightPerSession: e.MCPGATE_MAX_INFLIGHT_PER_SESSION,
     }),
     audit: Object.freeze({
       enabled: e.MCPGATE_AUDIT,

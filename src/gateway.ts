@@ -125,7 +125,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     },
     instanceId,
     observe: createObserve({ metrics, audit, logger }),
-    limits: { rate: createRateLimiter({ limits: config.limits, store, logger }), streams },
+    limits: {
+      rate: createRateLimiter({ limits: config.limits, store, logger }),
+      streams,
+      maxInflightPerSession: config.limits.maxInflightPerSession,
+    },
     fetch: options.fetch ?? fetch,
     now: () => new Date(),
   };

@@ -23,6 +23,8 @@ import { createUpstreamSession, type UpstreamInitialized } from './upstream-sess
 export interface LegacySession extends LiveSession {
   /** Takes the messages of one accepted POST; replies arrive on the client's stream. */
   accept(messages: ClientMessage[], clientVersion: string | undefined): void;
+  /** Requests accepted and not answered yet. */
+  readonly inflight: number;
   /** An admin changed the brain: later upstream calls use its new URL and credentials. */
   brainChanged(next: ResolvedBrain): void;
 }
@@ -66,6 +68,8 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
   setMaxListeners(0, abort.signal);
   let closing: Promise<void> | undefined;
   let active = false;
+  /** Requests handed to the leg and not finished (src/limits/legacy-messages.ts bounds it). */
+  let inflight = 0;
   const stream = openClientStream({
     res: options.res,
     headers: options.headers,
@@ -141,15 +145,19 @@ export async function openLegacySession(options: OpenLegacySessionOptions): Prom
       for (const message of messages) {
         const done = deps.lifecycle.inflight.begin();
         const { observed } = message;
+        const request = message.kind === 'request';
+        if (request) inflight++;
         // The audit entry and metrics of the message close with its exchange (src/observe/observe.ts).
-        const end = observed
-          ? () => {
-              done();
-              observed.end();
-            }
-          : done;
+        const end = () => {
+          if (request) inflight--;
+          done();
+          observed?.end();
+        };
         void leg.handle(message, clientVersion).finally(end);
       }
+    },
+    get inflight() {
+      return inflight;
     },
     brainChanged(next) {
       // The 2025 leg follows at once. A session translated to a 2026-07-28 upstream (src/era) keeps the

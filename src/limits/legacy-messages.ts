@@ -24,7 +24,12 @@ export interface LegacyAdmission {
   observation: Observation | undefined;
   principal: Principal;
   brain: string;
-  session: { readonly id: string; push(json: string): boolean };
+  session: {
+    readonly id: string;
+    /** Its JSON-RPC requests handed to the bridge and not answered yet. */
+    readonly inflight: number;
+    push(json: string): boolean;
+  };
   messages: ClientMessage[];
 }
 
@@ -33,6 +38,7 @@ export function admitLegacyMessages(options: LegacyAdmission): ClientMessage[] {
   const { deps, observation, principal, brain, session, messages } = options;
   if (observation) observation.perMessage = true;
   const admitted: ClientMessage[] = [];
+  let inflight = session.inflight;
   for (const message of messages) {
     if (message.method === undefined) {
       admitted.push(message);
@@ -49,6 +55,15 @@ export function admitLegacyMessages(options: LegacyAdmission): ClientMessage[] {
         })
       : undefined;
     if (message.kind === 'request') {
+      // One session cannot pile up unbounded work upstream, whatever the rate limits say.
+      if (inflight >= deps.limits.maxInflightPerSession) {
+        deps.observe.metrics.rateLimited.inc({ scope: 'inflight' });
+        const text = `Too Many Requests: ${inflight} requests of this session are waiting for answers; wait for some`;
+        session.push(JSON.stringify(jsonRpcError(JSONRPC.SERVER_ERROR, text, message.id)));
+        observed?.fail(429);
+        observed?.end();
+        continue;
+      }
       const verdict = deps.limits.rate.take(principal);
       if (!verdict.ok) {
         deps.observe.metrics.rateLimited.inc({ scope: verdict.scope });
@@ -59,6 +74,7 @@ export function admitLegacyMessages(options: LegacyAdmission): ClientMessage[] {
         observed?.end();
         continue;
       }
+      inflight++;
     }
     if (observed) message.observed = observed;
     admitted.push(message);

@@ -20,6 +20,8 @@ import type { StreamSlots } from './streams.js';
 export interface Limits {
   readonly rate: RateLimiter;
   readonly streams: StreamSlots;
+  /** Requests of one legacy session in flight upstream at once (./legacy-messages.ts). */
+  readonly maxInflightPerSession: number;
 }
 
 /** How long a client refused for open streams should wait: they free up when other streams close. */

@@ -165,3 +165,40 @@ describe('rate limits', () => {
     );
   });
 });
+
+describe('requests in flight per legacy session', () => {
+  it('past MCPGATE_MAX_INFLIGHT_PER_SESSION a request is refused on the stream; answers make room again', async () => {
+    const own = await startTestGateway({ env: { MCPGATE_MAX_INFLIGHT_PER_SESSION: '2' } });
+    try {
+      const { token } = await own.provision({ org: 'busy', brain: 'busy-b', upstreamUrl: upstream.url });
+      await own.admin('PATCH', '/brains/busy-b', { era: '2025' });
+      const client = await openLegacy(own.url, 'busy-b', token);
+      try {
+        await handshake(client);
+        const slow = (id: string) => client.call(id, 'tools/call', { name: 'slow', arguments: {} });
+        const first = slow('s1');
+        const second = slow('s2');
+        await upstream.waitFor((r) => r.body?.id === 's1');
+        await upstream.waitFor((r) => r.body?.id === 's2');
+        const refused = await slow('s3');
+        expect(refused.error).toMatchObject({ code: -32000 });
+        expect(refused.error?.message).toContain('waiting for answers');
+        expect(upstream.requests.some((r) => r.body?.id === 's3')).toBe(false);
+        // Notifications and answers are never refused.
+        expect(
+          (await client.post({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' })).status,
+        ).toBe(202);
+
+        upstream.release();
+        expect((await first).result).toBeDefined();
+        expect((await second).result).toBeDefined();
+        const again = await client.call('s4', 'tools/call', { name: 'echo', arguments: { message: 'room' } });
+        expect(again.result).toMatchObject({ content: [{ text: 'echo: room' }] });
+      } finally {
+        client.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -24,6 +24,7 @@ describe('operations settings', () => {
       org: { perMinute: 0, burst: 1 },
       instances: 1,
       maxStreamsPerToken: 2000,
+      maxInflightPerSession: 256,
     });
     expect(config.audit).toEqual({
       enabled: true,
@@ -58,12 +59,14 @@ describe('operations settings', () => {
       MCPGATE_METRICS_TOKEN: 'scrape-token-0123456789',
       MCPGATE_REQUEST_TIMEOUT_MS: '5000',
       MCPGATE_HEADERS_TIMEOUT_MS: '60000',
+      MCPGATE_MAX_INFLIGHT_PER_SESSION: '8',
     });
     expect(config.limits).toEqual({
       token: { perMinute: 600, burst: 100 },
       org: { perMinute: 6000, burst: 50 },
       instances: 3,
       maxStreamsPerToken: 0,
+      maxInflightPerSession: 8,
     });
     expect(config.audit).toEqual({
       enabled: false,

@@ -17,6 +17,7 @@ function limits(overrides: Partial<LimitsConfig> = {}): LimitsConfig {
     org: { perMinute: 0, burst: 1 },
     instances: 1,
     maxStreamsPerToken: 0,
+    maxInflightPerSession: 256,
     ...overrides,
   };
 }
