@@ -83,6 +83,8 @@ function pushTarget(options: {
   target: PassthroughRequest;
   end: (reason: string) => void;
   inject: (event: Uint8Array) => boolean;
+  /** Called on the registry's keep-alive sweep: an open stream is use (idle expiry, src/sessions/expiry.ts). */
+  stillOpen: () => void;
 }): LiveSession {
   const { target, end, inject } = options;
   return {
@@ -93,7 +95,7 @@ function pushTarget(options: {
     tokenId: target.principal.tokenId,
     push: (message) => inject(encodeSse(formatSseEvent({ event: 'message', data: message }))),
     // The relay writes its own keep-alives (./keepalive.ts).
-    keepAlive() {},
+    keepAlive: options.stillOpen,
     async close(reason) {
       end(reason);
     },
@@ -196,7 +198,16 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
             const unlist = streams.add({ tokenId: principal.tokenId, brain: brain.id, abort: end });
             if (method !== 'GET') return unlist;
             // The standalone stream is where a server's unprompted messages go: admin notify too (issue 4 §7).
-            const live = pushTarget({ sessionId, target, end, inject });
+            const live = pushTarget({
+              sessionId,
+              target,
+              end,
+              inject,
+              // Throttled to one store write a minute (src/sessions/passthrough-binding.ts).
+              stillOpen: () => {
+                if (sessionId !== undefined) bindings.noteUse(brain.id, sessionId, undefined);
+              },
+            });
             deps.sessions.add(live);
             return () => {
               unlist();
