@@ -14,11 +14,13 @@
  * One relay per GatewayDeps (`sessionRelay(deps)`), shared by the Streamable HTTP face, which tracks its
  * exchanges, and the internal route (src/http/internal.ts), which delivers messages to them.
  */
+import { GatewayError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { GatewayDeps, Lifecycle } from '../http/context.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import {
   createPeerMessages,
+  type Delivery,
   instanceTag,
   type MessageTarget,
   type PeerMessages,
@@ -50,7 +52,11 @@ export interface SessionRelay {
   readonly tag: string;
   track(brain: string, sessionId: string, exchange: Exchange): () => void;
   addFeed(brain: string, sessionId: string, feed: Feed): () => void;
-  /** A client's response or `notifications/cancelled`, wherever its exchange is. */
+  /**
+   * A client's response or `notifications/cancelled`, wherever its exchange is. Rejects with
+   * ERR_UPSTREAM_UNREACHABLE when the instance that may wait for it could not be reached: the client's
+   * POST then gets 503, so it sends the answer again rather than leave the request waiting.
+   */
   route(session: TranslatedSession, message: Json, text: string): Promise<void>;
   /** A client message another instance sent here; false when nothing here waits for it. */
   deliver(target: MessageTarget, text: string): boolean;
@@ -135,13 +141,21 @@ export function createSessionRelay(options: SessionRelayOptions): SessionRelay {
     async route(session, message, text) {
       const target = { brain: session.brain, sessionId: session.id, tokenId: session.tokenId };
       if (handleHere(target, message, text)) return;
+      let delivery: Delivery = 'nowhere';
       if ('result' in message || 'error' in message) {
         // Asked by another instance (its tag is in the id), or by one that no longer waits for it.
         const asker = tagOfAskId(message.id);
-        if (asker !== undefined && asker !== tag) await peers.toTagged(asker, target, text);
-        return;
+        if (asker !== undefined && asker !== tag) delivery = await peers.toTagged(asker, target, text);
+      } else if (message.method === 'notifications/cancelled') {
+        delivery = await peers.toEveryone(target, text);
       }
-      if (message.method === 'notifications/cancelled') await peers.toEveryone(target, text);
+      if (delivery === 'undelivered') {
+        throw new GatewayError(
+          'ERR_UPSTREAM_UNREACHABLE',
+          'Service unavailable: the instance waiting for this message could not be reached; send it again',
+          { expose: true },
+        );
+      }
     },
     deliver(target, text) {
       let message: Json;

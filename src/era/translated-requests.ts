@@ -5,7 +5,7 @@
  * streamed back (./reply.ts). I/O through the Store, the bus, the upstream client and (for answers and
  * cancels held elsewhere) the peers.
  */
-import { GatewayError } from '../errors.js';
+import { GatewayError, isGatewayError } from '../errors.js';
 import type { GatewayDeps } from '../http/context.js';
 import { JSONRPC, type JsonRpcId, jsonRpcErrorResponse } from '../mcp/jsonrpc.js';
 import { noteMessage, type Observation } from '../observe/observation.js';
@@ -136,6 +136,19 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     return response;
   }
 
+  /** 202 once the message reached whoever waits for it (or nobody does); 503 to send it again. */
+  async function routed(session: TranslatedSession, text: string): Promise<Response> {
+    try {
+      await relay.route(session, JSON.parse(text) as Json, text);
+      return accepted();
+    } catch (err) {
+      if (!isGatewayError(err, 'ERR_UPSTREAM_UNREACHABLE')) throw err;
+      return jsonRpcErrorResponse(503, JSONRPC.SERVER_ERROR, err.message, {
+        headers: { 'retry-after': '1' },
+      });
+    }
+  }
+
   async function post(
     request: Request,
     session: TranslatedSession,
@@ -147,13 +160,11 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     const text = Buffer.from(body.bytes).toString('utf8');
     if (body.method === undefined) {
       // The client answers a request the gateway made (MRTR round): to whichever instance waits for it.
-      await relay.route(session, JSON.parse(text) as Json, text);
-      return accepted();
+      return routed(session, text);
     }
     const params = isObject(body.params) ? body.params : {};
     if (body.id === null) {
-      if (body.method === 'notifications/cancelled')
-        await relay.route(session, JSON.parse(text) as Json, text);
+      if (body.method === 'notifications/cancelled') return routed(session, text);
       // No other client notification has a 2026-07-28 counterpart (initialized, roots/list_changed).
       return accepted();
     }

@@ -29,11 +29,18 @@ export interface MessageTarget {
   tokenId: string;
 }
 
+/**
+ * `taken`: an instance's exchange has it. `nowhere`: no live exchange waits for it (the instance, or the
+ * request, is gone): dropping it is right. `undelivered`: the instance list or a peer could not be
+ * reached, so the one waiting may never hear of it: the client should send it again.
+ */
+export type Delivery = 'taken' | 'nowhere' | 'undelivered';
+
 export interface PeerMessages {
-  /** Sends a client message to the instance with this tag; false when none took it. */
-  toTagged(tag: string, target: MessageTarget, text: string): Promise<boolean>;
-  /** Sends a client message to every other live instance; false when none took it. */
-  toEveryone(target: MessageTarget, text: string): Promise<boolean>;
+  /** Sends a client message to the instance with this tag. */
+  toTagged(tag: string, target: MessageTarget, text: string): Promise<Delivery>;
+  /** Sends a client message to every other live instance. */
+  toEveryone(target: MessageTarget, text: string): Promise<Delivery>;
 }
 
 /**
@@ -62,35 +69,42 @@ export function createPeerMessages(deps: Deps): PeerMessages {
         timeoutMs: PEER_TIMEOUT_MS,
       });
       await res.body.dump();
+      if (res.statusCode === 202) return 'taken';
+      if (res.statusCode === 404) return 'nowhere';
       if (res.statusCode === 401) {
         logger.error({ peer: peer.id }, 'peer refused a signed internal call: is MCPGATE_SECRET shared?');
       }
-      return res.statusCode === 202;
+      return 'undelivered';
     } catch (err) {
       logger.info(
         { peer: peer.id, code: (err as { code?: string }).code },
         'peer unreachable; a translated session message was not delivered',
       );
-      return false;
+      return 'undelivered';
     }
   }
 
-  /** The peers, or none when the store cannot say (the message is then lost, as on a dead peer). */
+  /** The peers; undefined when the store cannot say. */
   const peers = (staleToo: boolean) =>
     livePeers(deps, { staleToo }).catch((err: unknown) => {
       logger.warn({ code: (err as { code?: string }).code }, 'instance list unavailable');
-      return [];
+      return undefined;
     });
 
   return {
     async toTagged(tag, target, text) {
       // A stale heartbeat alone does not mean gone (./owner.ts): the tagged instance is still tried.
-      const peer = (await peers(true)).find((p) => instanceTag(p.id) === tag);
-      return peer ? send(peer, target, text) : false;
+      const all = await peers(true);
+      if (!all) return 'undelivered';
+      const peer = all.find((p) => instanceTag(p.id) === tag);
+      return peer ? send(peer, target, text) : 'nowhere';
     },
     async toEveryone(target, text) {
-      const taken = await Promise.all((await peers(false)).map((peer) => send(peer, target, text)));
-      return taken.includes(true);
+      const all = await peers(false);
+      if (!all) return 'undelivered';
+      const outcomes = await Promise.all(all.map((peer) => send(peer, target, text)));
+      if (outcomes.includes('taken')) return 'taken';
+      return outcomes.includes('undelivered') ? 'undelivered' : 'nowhere';
     },
   };
 }
