@@ -53,23 +53,32 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
     router.attachLocal((id) => sessions.get(id));
     // CORS sets its headers before the handler; responses written on the Node socket carry them over.
     const cors = deps.config.corsOrigins.length > 0;
-    deps.lifecycle.onShutdown(async () => {
-      await Promise.allSettled([...sessions.values()].map((s) => s.close('shutting down')));
-    });
     // An admin changed a brain (URL, credentials, timeouts): its open sessions here follow it.
-    deps.bus.subscribe((event) => {
+    /** The latest change per brain: a slower read of an earlier change must not win over a later one. */
+    const changes = new Map<string, number>();
+    let changeCount = 0;
+    const unsubscribe = deps.bus.subscribe((event) => {
       if (event.type !== 'brain.changed') return;
       const affected = [...sessions.values()].filter((s) => s.brain === event.brainId);
       if (affected.length === 0) return;
+      const change = ++changeCount;
+      changes.set(event.brainId, change);
       deps.brains.invalidate(event.brainId);
       deps.brains
         .get(event.brainId)
         .then((next) => {
-          if (next) for (const session of affected) session.brainChanged(next);
+          if (!next || changes.get(event.brainId) !== change) return;
+          changes.delete(event.brainId);
+          // Sessions closed meanwhile are no longer in the table and are left alone.
+          for (const session of affected) if (sessions.has(session.id)) session.brainChanged(next);
         })
         .catch((err) =>
           deps.logger.warn({ brain: event.brainId, code: err?.code }, 'open sessions kept the old brain'),
         );
+    });
+    deps.lifecycle.onShutdown(async () => {
+      unsubscribe();
+      await Promise.allSettled([...sessions.values()].map((s) => s.close('shutting down')));
     });
 
     app.get('/:brain/sse', async (c) => {
