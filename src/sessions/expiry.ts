@@ -37,8 +37,8 @@ export function startSessionExpiry(options: {
         kinds: EXPIRABLE,
         before: new Date(now() - idleTtlMs),
       });
-      if (expired.length > 0) logger.info({ sessions: expired.length }, 'expired idle sessions');
-      return expired.length;
+      if (expired > 0) logger.info({ sessions: expired }, 'expired idle sessions');
+      return expired;
     } catch (err) {
       // The store is away: the next pass catches up.
       logger.warn({ code: (err as { code?: string }).code }, 'idle session expiry failed');

@@ -213,11 +213,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async expireIdleSessions({ kinds, before }) {
-      const expired: SessionRecord[] = [];
+      let expired = 0;
       for (const [key, s] of sessions) {
         if (s.kind === 'legacy' || !kinds.includes(s.kind) || s.lastSeenAt >= before) continue;
         sessions.delete(key);
-        expired.push(copy(s));
+        expired++;
       }
       return expired;
     },

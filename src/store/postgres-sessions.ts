@@ -54,6 +54,10 @@ export type SessionQueries = Pick<
   | 'setLastInitParams'
 >;
 
+/** Idle sessions deleted per statement, and statements per expiry pass. */
+const EXPIRE_BATCH_SIZE = 1000;
+const EXPIRE_BATCHES = 100;
+
 /** The select list `toSession` reads (init_params as text: see the module header). */
 export const sessionColumns = (sql: Sql | TransactionSql) => sql`
   brain_id, id, kind, org, token_id, owner_instance, upstream_session_id, protocol_version,
@@ -118,12 +122,22 @@ export function createSessionQueries(sql: Sql): SessionQueries {
     expireIdleSessions: ({ kinds, before }) =>
       guard('expireIdleSessions', async () => {
         const expirable = kinds.filter((kind) => kind !== 'legacy');
-        if (expirable.length === 0) return [];
-        const rows = await sql<SessionRow[]>`
-          delete from sessions
-           where kind in ${sql(expirable)} and last_seen_at < ${before}
-          returning ${columns()}`;
-        return rows.map(toSession);
+        if (expirable.length === 0) return 0;
+        // In batches, each one short (the statement deadline), at most EXPIRE_BATCHES a call: a backlog
+        // (the first pass after an upgrade) drains over several passes. `kind <> 'legacy'` is spelled
+        // out so the partial index of migration 0005 applies whatever the parameters.
+        let expired = 0;
+        for (let batch = 0; batch < EXPIRE_BATCHES; batch++) {
+          const { count } = await sql`
+            delete from sessions
+             where ctid in (
+               select ctid from sessions
+                where kind <> 'legacy' and kind in ${sql(expirable)} and last_seen_at < ${before}
+                limit ${EXPIRE_BATCH_SIZE})`;
+          expired += count;
+          if (count < EXPIRE_BATCH_SIZE) break;
+        }
+        return expired;
       }),
     listSessions: (filter: SessionFilter = {}) =>
       guard('listSessions', async () => {

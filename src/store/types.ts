@@ -208,9 +208,9 @@ export interface Store {
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
   /**
    * Deletes the sessions of these kinds not seen since `before` (clients that went away without a
-   * DELETE); returns them. Legacy sessions are never idle-expired: their owner's liveness decides.
+   * DELETE); returns how many. Legacy sessions are never idle-expired: their owner's liveness decides.
    */
-  expireIdleSessions(options: { kinds: readonly SessionKind[]; before: Date }): Promise<SessionRecord[]>;
+  expireIdleSessions(options: { kinds: readonly SessionKind[]; before: Date }): Promise<number>;
 
   /** The `initialize` params this token last used on this brain (legacy re-initialize after a reconnect). */
   getLastInitParams(tokenId: string, brain: string): Promise<unknown | undefined>;
