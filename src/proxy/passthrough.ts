@@ -57,6 +57,9 @@ const WIRE_CODES: Partial<Record<GatewayErrorCode, number>> = {
   ERR_INVALID_MESSAGE: JSONRPC.INVALID_REQUEST,
 };
 
+/** Keep-alive sweeps (MCPGATE_KEEPALIVE_MS apart) between refreshes of an open GET stream's session. */
+const TOUCH_EVERY_SWEEPS = 4;
+
 /** The status a client that already hung up is "answered" with; nobody reads it. */
 const CLIENT_GONE = 499;
 
@@ -198,14 +201,19 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
             const unlist = streams.add({ tokenId: principal.tokenId, brain: brain.id, abort: end });
             if (method !== 'GET') return unlist;
             // The standalone stream is where a server's unprompted messages go: admin notify too (issue 4 §7).
+            let sweeps = 0;
             const live = pushTarget({
               sessionId,
               target,
               end,
               inject,
-              // Throttled to one store write a minute (src/sessions/passthrough-binding.ts).
+              // An open stream is use of its session: lastSeenAt refreshed every TOUCH_EVERY_SWEEPS
+              // keep-alive sweeps (a minute by default), from the store, cached binding or not.
               stillOpen: () => {
-                if (sessionId !== undefined) bindings.noteUse(brain.id, sessionId, undefined);
+                if (sessionId === undefined || ++sweeps % TOUCH_EVERY_SWEEPS !== 0) return;
+                deps.store
+                  .touchSession(brain.id, sessionId)
+                  .catch((err) => logger.debug({ brain: brain.id, code: err?.code }, 'session touch failed'));
               },
             });
             deps.sessions.add(live);

@@ -31,7 +31,8 @@ describe.each(storeFactories())('idle session expiry ($name store)', ({ skip, cr
     const made = await create();
     drop = made.drop;
     upstream = await startMiniUpstream();
-    gateway = await startTestGateway({ store: made.store });
+    // Keep-alive sweeps every 100 ms, so an open GET stream refreshes its session within a second.
+    gateway = await startTestGateway({ store: made.store, env: { MCPGATE_KEEPALIVE_MS: '100' } });
     ({ token } = await gateway.provision({ org: 'acme', brain: 'mini', upstreamUrl: upstream.url }));
   });
 
@@ -87,5 +88,34 @@ describe.each(storeFactories())('idle session expiry ($name store)', ({ skip, cr
     expect(await store.getSession('mini', 'legacy-1')).toMatchObject({ kind: 'legacy' });
     // Nothing more to do on the next pass.
     expect(await gateway.expiry.runOnce()).toBe(0);
+  });
+
+  test.skipIf(skip)('a session whose client only listens on its GET stream is not expired', async () => {
+    const store = gateway.deps.store;
+    const listening = await initialize();
+    const controller = new AbortController();
+    const stream = await fetch(`${gateway.url}/brains/mini/mcp`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'text/event-stream',
+        'mcp-session-id': listening,
+      },
+      signal: controller.signal,
+    });
+    expect(stream.status).toBe(200);
+    try {
+      const twoDaysAgo = new Date(Date.now() - 2 * DAY);
+      await store.touchSession('mini', listening, twoDaysAgo);
+      // The keep-alive sweep counts the open stream as use.
+      await expect
+        .poll(async () => (await store.getSession('mini', listening))!.lastSeenAt.getTime(), {
+          timeout: 5_000,
+        })
+        .toBeGreaterThan(Date.now() - DAY);
+      await gateway.expiry.runOnce();
+      expect(await store.getSession('mini', listening)).toBeDefined();
+    } finally {
+      controller.abort();
+    }
   });
 });
