@@ -10,6 +10,7 @@
  *   on the next tick; the log says so once per outage.
  * - With `retentionDays`, records older than that are pruned about once an hour.
  */
+import { isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, Store } from '../store/types.js';
 
@@ -65,6 +66,13 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       return true;
     } catch (err) {
       counters.failed.inc();
+      if (isGatewayError(err, 'ERR_VALIDATION')) {
+        // The store will never take this batch as it is (text it cannot hold): retrying would stall the
+        // log for good. Its entries are dropped, counted, and the queue moves on.
+        counters.dropped.inc(batch.length);
+        logger.error({ entries: batch.length }, 'audit log: a batch the store refuses was dropped');
+        return true;
+      }
       const room = Math.max(0, queueMax - queue.length);
       if (room < batch.length) counters.dropped.inc(batch.length - room);
       queue = [...batch.slice(0, room), ...queue];

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../src/audit/queue.js';
+import { GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import type { AuditEntry } from '../../src/store/types.js';
 
@@ -31,7 +32,13 @@ function counter() {
 }
 
 function setup(
-  options: { batchSize?: number; flushMs?: number; queueMax?: number; failing?: () => boolean } = {},
+  options: {
+    batchSize?: number;
+    flushMs?: number;
+    queueMax?: number;
+    failing?: () => boolean;
+    refuses?: (entries: AuditEntry[]) => boolean;
+  } = {},
 ) {
   const batches: AuditEntry[][] = [];
   const counters = { written: counter(), dropped: counter(), failed: counter() };
@@ -42,6 +49,7 @@ function setup(
       async appendAudit(entries) {
         if (hold) await new Promise<void>((resolve) => (pendingWrite = resolve));
         if (options.failing?.()) throw Object.assign(new Error('down'), { code: 'ERR_STORE_UNAVAILABLE' });
+        if (options.refuses?.(entries)) throw new GatewayError('ERR_VALIDATION', 'text with a NUL character');
         batches.push([...entries]);
       },
       async pruneAudit() {
@@ -119,6 +127,21 @@ describe('audit queue', () => {
     log.record(entry(3));
     await log.flush();
     expect(batches.flat().map((e) => e.requestId)).toEqual(['r1', 'r2', 'r3']);
+    await log.close();
+  });
+
+  it('drops a batch the store can never take (ERR_VALIDATION) and writes the ones after it', async () => {
+    const { log, batches, counters } = setup({
+      batchSize: 2,
+      refuses: (entries) => entries.some((e) => e.method === 'bad\u0000'),
+    });
+    log.record({ ...entry(1), method: 'bad\u0000' });
+    log.record(entry(2));
+    log.record(entry(3));
+    await log.flush();
+    expect(counters.dropped.n).toBe(2);
+    expect(log.queued).toBe(0);
+    expect(batches.flat().map((e) => e.requestId)).toEqual(['r3']);
     await log.close();
   });
 
