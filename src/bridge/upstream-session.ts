@@ -62,6 +62,11 @@ export interface UpstreamSession {
 const DELETE_TIMEOUT_MS = 5_000;
 const INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}';
 
+const sameRecord = (a: Record<string, string>, b: Record<string, string>) => {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+};
+
 const versionOf = (result: unknown) => {
   const v = (result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
   return typeof v === 'string' ? v : null;
@@ -280,9 +285,16 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
    */
   function retarget(next: { target: UpstreamTarget; credentials: Readonly<Record<string, string>> }): void {
     const moved = next.target.url !== target.url;
+    const nextBase = baseFor(next.credentials);
+    const unchanged =
+      !moved &&
+      next.target.connectTimeoutMs === target.connectTimeoutMs &&
+      next.target.firstByteTimeoutMs === target.firstByteTimeoutMs &&
+      sameRecord(nextBase, base);
+    if (unchanged) return;
     if (moved && sessionId !== null) void terminate(); // to the old URL, with the old credentials
     target = next.target;
-    base = baseFor(next.credentials);
+    base = nextBase;
     if (!moved) {
       adopt(sessionId, protocolVersion);
       if (stream && isReady) openStream();

@@ -57,24 +57,30 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
     /** The latest change per brain: a slower read of an earlier change must not win over a later one. */
     const changes = new Map<string, number>();
     let changeCount = 0;
-    const unsubscribe = deps.bus.subscribe((event) => {
-      if (event.type !== 'brain.changed') return;
-      const affected = [...sessions.values()].filter((s) => s.brain === event.brainId);
+    const follow = (brainId: string) => {
+      const affected = [...sessions.values()].filter((s) => s.brain === brainId);
       if (affected.length === 0) return;
       const change = ++changeCount;
-      changes.set(event.brainId, change);
-      deps.brains.invalidate(event.brainId);
+      changes.set(brainId, change);
+      deps.brains.invalidate(brainId);
       deps.brains
-        .get(event.brainId)
+        .get(brainId)
         .then((next) => {
-          if (!next || changes.get(event.brainId) !== change) return;
-          changes.delete(event.brainId);
+          if (!next || changes.get(brainId) !== change) return;
+          changes.delete(brainId);
           // Sessions closed meanwhile are no longer in the table and are left alone.
           for (const session of affected) if (sessions.has(session.id)) session.brainChanged(next);
         })
         .catch((err) =>
-          deps.logger.warn({ brain: event.brainId, code: err?.code }, 'open sessions kept the old brain'),
+          deps.logger.warn({ brain: brainId, code: err?.code }, 'open sessions kept the old brain'),
         );
+    };
+    const unsubscribe = deps.bus.subscribe((event) => {
+      if (event.type === 'brain.changed') follow(event.brainId);
+      // Changes published while the listener was away never arrive: read every brain in use again
+      // (sessions whose brain did not change are left as they are).
+      else if (event.type === 'resync')
+        for (const brainId of new Set([...sessions.values()].map((s) => s.brain))) follow(brainId);
     });
     deps.lifecycle.onShutdown(async () => {
       unsubscribe();

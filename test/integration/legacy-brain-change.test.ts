@@ -88,6 +88,17 @@ describe.each(storeFactories())('legacy sessions follow brain changes ($name sto
     expect(await echo('three')).toContain('three');
     expect(second.requests.some((r) => r.body?.method === 'tools/call')).toBe(true);
     expect(first.requests.filter((r) => r.body?.method === 'tools/call')).toHaveLength(2);
+    // A change made while this instance's event listener was away (no event): the resync catches it.
+    await gateway.deps.store.updateBrain('mini', {
+      upstreamHeadersEnc: await gateway.deps.secrets.sealHeaders({ 'x-upstream-key': 'key-three' }),
+      upstreamHeaderNames: ['x-upstream-key'],
+    });
+    await gateway.deps.bus.publish({ type: 'resync' });
+    await second.waitFor((r) => r.method === 'GET' && r.headers['x-upstream-key'] === 'key-three');
+    expect(await echo('four')).toContain('four');
+    expect(
+      second.requests.filter((r) => r.body?.method === 'tools/call').at(-1)!.headers['x-upstream-key'],
+    ).toBe('key-three');
     expect(errors).toEqual([]);
     await client.close();
   });
