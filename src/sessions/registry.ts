@@ -71,6 +71,10 @@ export function logNotification(params: NotifyParams): string {
   return JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: p });
 }
 
+/** A resync recheck that could not reach the store is tried again this many times, backing off. */
+const RECHECK_ATTEMPTS = 5;
+const RECHECK_RETRY_MS = 2_000;
+
 export function createSessionRegistry(options: SessionRegistryOptions): SessionRegistry {
   const sessions = new Set<LiveSession>();
   let timer: NodeJS.Timeout | undefined;
@@ -128,13 +132,17 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     },
     dispose() {
       unsubscribe();
+      if (retry) clearTimeout(retry);
       if (timer) clearInterval(timer);
       timer = undefined;
     },
   };
 
   /** After missed events: ends the sessions whose token or brain went away meanwhile. */
-  const recheck = async () => {
+  let retry: NodeJS.Timeout | undefined;
+  const recheck = async (attempt = 1) => {
+    if (retry) clearTimeout(retry);
+    retry = undefined;
     if (!options.lapsed || sessions.size === 0) return;
     const live = [...sessions];
     try {
@@ -147,7 +155,10 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
         'token revoked or brain removed while events were missed',
       );
     } catch {
-      // The store is away again: the next resync checks again.
+      // The store is still recovering: try again a little later, a few times (no resync may follow).
+      if (attempt >= RECHECK_ATTEMPTS) return;
+      retry = setTimeout(() => void recheck(attempt + 1), RECHECK_RETRY_MS * attempt);
+      retry.unref();
     }
   };
 
