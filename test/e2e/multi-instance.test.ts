@@ -270,12 +270,16 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
       });
       expect(text(confirmed)).toBe(`confirmed=true env=${env}`);
     }
-    // Each call's stream (200) is held by one instance; its answer POST (202) went to another.
-    const posts = proxy.log
-      .slice(before)
-      .filter((l) => l.method === 'POST' && l.path.startsWith('/brains/modern/mcp'));
-    expect(posts.map((p) => p.status)).toEqual([200, 202, 200, 202, 200, 202]);
-    for (let i = 0; i < posts.length; i += 2) expect(posts[i + 1]!.target).not.toBe(posts[i]!.target);
+    // Each call's stream (200) is held by one instance; its answer POST (202) went to another. The last
+    // 202 can reach the balancer's log after the call's result reached the client: wait for it.
+    const logged = () =>
+      proxy.log.slice(before).filter((l) => l.method === 'POST' && l.path.startsWith('/brains/modern/mcp'));
+    await expect.poll(() => logged().length).toBe(6);
+    const posts = logged();
+    const streams = posts.filter((p) => p.status === 200);
+    const answers = posts.filter((p) => p.status === 202);
+    expect([streams.length, answers.length]).toEqual([3, 3]);
+    for (let i = 0; i < 3; i++) expect(answers[i]!.target).not.toBe(streams[i]!.target);
     expect(new Set(posts.map((p) => p.target)).size).toBe(3);
 
     // The legacy face: the SSE stream on one instance, its POSTs (the answer included) on all three.
