@@ -37,7 +37,13 @@ export function middlewareHeaders(c: Context, present: boolean): Record<string, 
  * otherwise (the caller then reads the web body).
  */
 export function bufferedBody(incoming: IncomingMessage | undefined, maxBytes: number): string | undefined {
-  if (!incoming?.complete || incoming.readableFlowing || incoming.readableDidRead) return undefined;
+  if (!incoming || incoming.readableFlowing || incoming.readableDidRead) return undefined;
+  // `complete` turns true only once the parser has finished the message, which is after the microtasks
+  // of the request's handler: a small body is usually in the buffer well before that, and the parser
+  // never buffers more than the declared length.
+  const declared = Number(incoming.headers['content-length']);
+  const whole = incoming.complete || (Number.isInteger(declared) && incoming.readableLength >= declared);
+  if (!whole) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   for (
