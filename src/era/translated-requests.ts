@@ -137,9 +137,9 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
   }
 
   /** 202 once the message reached whoever waits for it (or nobody does); 503 to send it again. */
-  async function routed(session: TranslatedSession, text: string): Promise<Response> {
+  async function routed(session: TranslatedSession, body: JsonRpcBody, text: string): Promise<Response> {
     try {
-      await relay.route(session, JSON.parse(text) as Json, text);
+      await relay.route(session, body.message, text);
       return accepted();
     } catch (err) {
       if (!isGatewayError(err, 'ERR_UPSTREAM_UNREACHABLE')) throw err;
@@ -160,11 +160,11 @@ export function createTranslatedRequests(options: TranslatedRequestsOptions): Tr
     const text = Buffer.from(body.bytes).toString('utf8');
     if (body.method === undefined) {
       // The client answers a request the gateway made (MRTR round): to whichever instance waits for it.
-      return routed(session, text);
+      return routed(session, body, text);
     }
     const params = isObject(body.params) ? body.params : {};
     if (body.id === null) {
-      if (body.method === 'notifications/cancelled') return routed(session, text);
+      if (body.method === 'notifications/cancelled') return routed(session, body, text);
       // No other client notification has a 2026-07-28 counterpart (initialized, roots/list_changed).
       return accepted();
     }

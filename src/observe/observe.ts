@@ -14,7 +14,7 @@ import type { Principal } from '../auth/authenticator.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from './metrics.js';
 import { methodLabel } from './metrics.js';
-import { bounded, type FaceName, type Observation } from './observation.js';
+import { bounded, createObservation, type FaceName, type Observation } from './observation.js';
 
 export interface Exchange {
   observation: Observation;
@@ -113,17 +113,14 @@ export function createObserve(options: {
     audit,
     finish,
     message({ observation, principal, brain, session, method, name }) {
-      const own: Observation = {
-        requestId: observation.requestId,
-        face: observation.face as FaceName,
-        startedAt: observation.startedAt,
-        // As the client sent it: bounded like the faces' own (./observation.ts).
-        method: bounded(method),
-        name,
-        response: false,
-        perMessage: false,
-        failedWith: undefined,
-      };
+      const own = createObservation(
+        observation.requestId,
+        observation.face as FaceName,
+        observation.startedAt,
+      );
+      // As the client sent it: bounded like the faces' own (./observation.ts).
+      own.method = bounded(method);
+      own.name = name;
       let status = 200;
       let ended = false;
       return {

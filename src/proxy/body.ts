@@ -19,6 +19,8 @@ export interface JsonRpcBody {
   method: string | undefined;
   /** `params` of a request or notification (initialize params are recorded with the session). */
   params: unknown;
+  /** The whole message as parsed, for the few callers that look further (a client's answer's id). */
+  message: Record<string, unknown>;
 }
 
 type Parsed = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown; result?: unknown };
@@ -102,10 +104,17 @@ export async function readJsonRpcBody(request: Request, maxBytes: number): Promi
       id: message.id ?? null,
       method: message.method,
       params: message.params,
+      message: message as Record<string, unknown>,
     };
   }
   if ((isId(message.id) || message.id === null) && ('result' in message || 'error' in message)) {
-    return { bytes, id: null, method: undefined, params: undefined };
+    return {
+      bytes,
+      id: null,
+      method: undefined,
+      params: undefined,
+      message: message as Record<string, unknown>,
+    };
   }
   throw new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
 }

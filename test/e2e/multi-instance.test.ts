@@ -41,6 +41,12 @@ interface Instance {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Stops every gateway process still running (by pid, at the end of a suite). */
+function killAll(instances: Instance[]): void {
+  for (const i of instances)
+    if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+}
+
 async function serve(
   cli: string,
   databaseUrl: string,
@@ -170,8 +176,7 @@ describePostgres('three gateway processes behind a round-robin balancer (real pr
   }, 180_000);
 
   afterAll(async () => {
-    for (const i of instances)
-      if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+    killAll(instances);
     await proxy?.close();
     await everything?.stop();
     await modern?.close();
@@ -440,8 +445,7 @@ describePostgres('fly-replay through a stand-in for Fly’s proxy (real processe
   }, 180_000);
 
   afterAll(async () => {
-    for (const i of instances)
-      if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+    killAll(instances);
     await proxy?.close();
     await everything?.stop();
     await db?.drop();
@@ -493,8 +497,7 @@ describe.skipIf(!clusterToolsAvailable())(
     }, 180_000);
 
     afterAll(async () => {
-      for (const i of instances)
-        if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+      killAll(instances);
       await proxy?.close();
       await everything?.stop();
       await cluster?.stop();

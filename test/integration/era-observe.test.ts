@@ -117,6 +117,28 @@ describe.each(storeFactories())('era translation fills the observation ($name st
     await drop?.();
   });
 
+  /** A POST on the translated Streamable HTTP face of the `modern` brain. */
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}/brains/modern/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    });
+
+  /** A 2025 client's `initialize` there: the answer carries the gateway-issued session id. */
+  const initializeMcp = () =>
+    post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+    });
+
   /** POSTs a request on a legacy session with this `X-Request-Id` and waits for its answer on the stream. */
   async function legacyCall(client: RawLegacyClient, requestId: string, method: string, params?: unknown) {
     const accepted = await client.post(
@@ -240,23 +262,7 @@ describe.each(storeFactories())('era translation fills the observation ($name st
       expect(seenWith('resources/read', minted!.requestId)).toHaveLength(1);
 
       // Streamable HTTP face: a 2025 client's translated session.
-      const post = (body: unknown, headers: Record<string, string> = {}) =>
-        fetch(`${gw.url}/brains/modern/mcp`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            ...headers,
-          },
-          body: JSON.stringify(body),
-        });
-      const init = await post({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
-      });
+      const init = await initializeMcp();
       expect(init.status).toBe(200);
       const session = init.headers.get('mcp-session-id')!;
       const call = await post(
@@ -283,23 +289,7 @@ describe.each(storeFactories())('era translation fills the observation ($name st
   test.skipIf(skip)(
     'a translated /mcp request answered 200 with its upstream failure inside is audited and counted with the failure',
     async () => {
-      const post = (body: unknown, headers: Record<string, string> = {}) =>
-        fetch(`${gw.url}/brains/modern/mcp`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            ...headers,
-          },
-          body: JSON.stringify(body),
-        });
-      const init = await post({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
-      });
+      const init = await initializeMcp();
       const session = init.headers.get('mcp-session-id')!;
       await init.arrayBuffer();
       const cases: Array<[tool: string, status: number]> = [
