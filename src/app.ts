@@ -4,6 +4,7 @@
  * Route modules for the MCP faces register themselves through `faces`, so this file stays the map of the
  * gateway's public surface.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import { createClientAuth } from './auth/middleware.js';
 import { createCorsMiddleware, createHostGuard, createOriginGuard } from './auth/origin.js';
@@ -20,10 +21,29 @@ import { createLimitsMiddleware } from './limits/middleware.js';
 import { JSONRPC, jsonRpcErrorResponse } from './mcp/jsonrpc.js';
 import { createObserveMiddleware } from './observe/middleware.js';
 
-/** A client-facing face mounted under `/brains/:brain` after auth (pass-through, legacy bridge). */
-export type Face = (app: Hono<AppEnv>, deps: GatewayDeps) => void;
+/** The Node request listener the Hono app runs behind. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
+/**
+ * A face's fast lane: offered every Node request before Hono. It returns false, having touched nothing,
+ * for a request it does not take; a request it took and then hands over after all goes to `app`.
+ * A lane must hold every promise the routes below make for the requests it takes (docs/decisions/0007).
+ */
+export type NodeLane = (req: IncomingMessage, res: ServerResponse, app: NodeListener) => boolean;
+
+/**
+ * A client-facing face mounted under `/brains/:brain` after auth (pass-through, legacy bridge); it may
+ * add a fast lane to `lanes`.
+ */
+export type Face = (app: Hono<AppEnv>, deps: GatewayDeps, lanes: NodeLane[]) => void;
+
+export interface GatewayApp {
+  app: Hono<AppEnv>;
+  /** The faces' fast lanes, in order (src/gateway.ts offers each request to them first). */
+  lanes: NodeLane[];
+}
+
+export function createApp(deps: GatewayDeps, faces: Face[] = []): GatewayApp {
   const app = new Hono<AppEnv>();
 
   // First, so a drain waits for every request that got in, whatever answers it (issue 5 §6).
@@ -59,7 +79,8 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
   brains.use('/:brain/*', createClientAuth(deps));
   // Rate and stream limits after auth (they are per token and org), before any face forwards anything.
   brains.use('/:brain/*', createLimitsMiddleware(deps.limits, deps.observe.metrics));
-  for (const face of faces) face(brains, deps);
+  const lanes: NodeLane[] = [];
+  for (const face of faces) face(brains, deps, lanes);
   app.route('/brains', brains);
 
   app.notFound(() => jsonRpcErrorResponse(404, JSONRPC.SERVER_ERROR, 'Not found'));
@@ -84,5 +105,5 @@ export function createApp(deps: GatewayDeps, faces: Face[] = []): Hono<AppEnv> {
     return jsonRpcErrorResponse(gatewayError.status, JSONRPC.INTERNAL_ERROR, message);
   });
 
-  return app;
+  return { app, lanes };
 }

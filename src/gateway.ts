@@ -3,9 +3,10 @@
  * (listens, connects to Postgres) but never touches `process`: the CLI owns signals and exit codes.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { createApp, type Face } from './app.js';
+import { createApp, type Face, type NodeLane, type NodeListener } from './app.js';
 import { createAuditLog } from './audit/queue.js';
 import { createTokenAuthenticator } from './auth/authenticator.js';
 import { createSecretBox } from './auth/secrets.js';
@@ -134,11 +135,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     now: () => new Date(),
   };
   sources.sessionsByKind = () => deps.sessions.countByKind();
-  const app = createApp(deps, options.faces ?? []);
+  const { app, lanes } = createApp(deps, options.faces ?? []);
   // Listening before serving, so no event published after boot is missed.
   await postgresBus?.start();
 
-  const server = await listen(app.fetch, config.port, config);
+  const server = await listen(app.fetch, config.port, config, lanes);
   const url = urlOf(server);
   logger.info({ url, store: store.kind, instanceId: deps.instanceId }, 'gateway listening');
   // MCPGATE_METRICS_PORT: /metrics on its own listener (e.g. Fly's private [metrics] scrape) only.
@@ -208,11 +209,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
  * Listens with the request timeouts of issue 7 §9: a request whose headers (or whole body) have not arrived
  * in time gets 408 and its socket closed. Node checks the clocks every `connectionsCheckingInterval`
  * (default 30 s, too coarse for short timeouts), so that follows the shorter timeout.
+ * Each request is offered to the faces' fast lanes (src/app.ts) before the Hono app.
  */
 function listen(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   port: number,
   config: Config,
+  lanes: NodeLane[] = [],
 ): Promise<ServerType> {
   const { requestTimeoutMs, headersTimeoutMs } = config;
   const serverOptions = {
@@ -221,7 +224,26 @@ function listen(
     connectionsCheckingInterval: Math.min(5_000, Math.max(100, Math.floor(headersTimeoutMs / 4))),
   };
   return new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch, port, hostname: config.host, serverOptions }, () => resolve(s));
+    const createServer = (options: ServerOptions, app: NodeListener) =>
+      createHttpServer(
+        options,
+        lanes.length === 0
+          ? app
+          : (req, res) => {
+              for (const lane of lanes) if (lane(req, res, app)) return;
+              app(req, res);
+            },
+      );
+    const s = serve(
+      {
+        fetch,
+        port,
+        hostname: config.host,
+        serverOptions,
+        createServer: createServer as typeof createHttpServer,
+      },
+      () => resolve(s),
+    );
     s.once('error', reject);
   });
 }

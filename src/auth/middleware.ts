@@ -15,10 +15,12 @@
  *   on; it is then removed from the request the face sees (src/auth/query-token.ts).
  */
 import type { Context, MiddlewareHandler } from 'hono';
+import type { Config } from '../config.js';
 import { isGatewayError } from '../errors.js';
 import { slugSchema } from '../http/admin-schemas.js';
 import type { AppEnv, GatewayDeps } from '../http/context.js';
 import { JSONRPC, jsonRpcErrorResponse } from '../mcp/jsonrpc.js';
+import type { BrainCache, ResolvedBrain } from '../store/brain-cache.js';
 import { type AuthResult, bearerToken, type Principal } from './authenticator.js';
 import { createJwtVerifier, type JwtVerifier } from './jwt.js';
 import { isQueryTokenRoute, QUERY_TOKEN_PARAM, withoutQueryToken } from './query-token.js';
@@ -89,6 +91,22 @@ function keysUnavailableResponse(): Response {
     'Service unavailable: the authorization server keys could not be fetched',
     { headers: { 'retry-after': '5' } },
   );
+}
+
+/** Whether client auth checks this bearer as an org token (else, with OAuth on, as a JWT access token). */
+export function checkedAsOrgToken(config: Pick<Config, 'oauth' | 'publicUrl'>, token: string): boolean {
+  return !(config.oauth && config.publicUrl) || token.startsWith(TOKEN_PREFIX);
+}
+
+/** The brain if it exists, belongs to the principal's org and the principal may use it; else undefined. */
+export async function visibleBrain(
+  brains: BrainCache,
+  principal: Principal,
+  brainId: string,
+): Promise<ResolvedBrain | undefined> {
+  const visible = principal.brains === null || principal.brains.includes(brainId);
+  const brain = visible ? await brains.get(brainId) : undefined;
+  return brain && brain.org === principal.org ? brain : undefined;
 }
 
 export interface ClientAuthOptions {
@@ -165,7 +183,7 @@ export function createClientAuth(
 
     let principal: Principal;
     try {
-      if (token && jwt && !token.startsWith(TOKEN_PREFIX)) {
+      if (token && !checkedAsOrgToken(config, token)) {
         const verified = await verifyJwt(token, brainId, discovery);
         if (verified instanceof Response) return verified;
         principal = verified;
@@ -174,9 +192,8 @@ export function createClientAuth(
         if (!result.ok) return unauthorizedResponse(result.reason, discovery);
         principal = result.principal;
       }
-      const visible = principal.brains === null || principal.brains.includes(brainId);
-      const brain = visible ? await deps.brains.get(brainId) : undefined;
-      if (!brain || brain.org !== principal.org) return brainNotFoundResponse();
+      const brain = await visibleBrain(deps.brains, principal, brainId);
+      if (!brain) return brainNotFoundResponse();
       c.set('principal', principal);
       c.set('brain', brain);
     } catch (err) {

@@ -41,20 +41,23 @@ function forbidden(message: string, path: string): Response {
   return jsonRpcErrorResponse(403, JSONRPC.SERVER_ERROR, `Forbidden: ${message}`);
 }
 
-/** 403 for a present `Origin` that is not allowed. */
-export function createOriginGuard(config: BoundaryConfig): MiddlewareHandler<AppEnv> {
+/** Whether a request with this `Origin` header (or none) may pass; shared by the guard and fast lanes. */
+export function createOriginCheck(config: BoundaryConfig): (origin: string | undefined) => boolean {
   const allowed = new Set([...config.allowedOrigins, ...config.corsOrigins]);
   if (config.publicUrl) allowed.add(new URL(config.publicUrl).origin);
-  const any = allowed.has('*');
+  if (allowed.has('*')) return () => true;
+  return (origin) => {
+    if (origin === undefined) return true;
+    const normalised = normaliseOrigin(origin.trim());
+    return normalised !== undefined && allowed.has(normalised);
+  };
+}
 
+/** 403 for a present `Origin` that is not allowed. */
+export function createOriginGuard(config: BoundaryConfig): MiddlewareHandler<AppEnv> {
+  const allowed = createOriginCheck(config);
   return async function originGuard(c, next) {
-    const origin = c.req.header('origin');
-    if (origin !== undefined && !any) {
-      const normalised = normaliseOrigin(origin.trim());
-      if (normalised === undefined || !allowed.has(normalised)) {
-        return forbidden('origin not allowed', c.req.path);
-      }
-    }
+    if (!allowed(c.req.header('origin'))) return forbidden('origin not allowed', c.req.path);
     await next();
     return undefined;
   };
@@ -68,20 +71,32 @@ function splitHost(value: string): { hostname: string; port: string } | undefine
   return match ? { hostname: match[1]!.toLowerCase(), port: match[2] ?? '' } : undefined;
 }
 
-/** 403 for a Host not on the allowlist; undefined (no middleware) when the list is empty. */
-export function createHostGuard(config: BoundaryConfig): MiddlewareHandler<AppEnv> | undefined {
+/**
+ * Whether a request with this `Host` header may reach a route other than the health checks; undefined
+ * when MCPGATE_ALLOWED_HOSTS is empty (every host may). Shared by the guard and fast lanes.
+ */
+export function createHostCheck(config: BoundaryConfig): ((host: string) => boolean) | undefined {
   if (config.allowedHosts.length === 0) return undefined;
   const entries = [...config.allowedHosts];
   for (const url of [config.publicUrl, config.instanceUrl]) if (url) entries.push(new URL(url).host);
   const rules = entries.map(splitHost).filter((r) => r !== undefined);
+  return (value) => {
+    const host = splitHost(value);
+    return (
+      host !== undefined &&
+      rules.some((r) => r.hostname === host.hostname && (r.port === '' || r.port === host.port))
+    );
+  };
+}
 
+/** 403 for a Host not on the allowlist; undefined (no middleware) when the list is empty. */
+export function createHostGuard(config: BoundaryConfig): MiddlewareHandler<AppEnv> | undefined {
+  const allowed = createHostCheck(config);
+  if (!allowed) return undefined;
   return async function hostGuard(c, next) {
     if (HEALTH_PATHS.has(c.req.path)) return next();
-    const host = splitHost(c.req.header('host') ?? new URL(c.req.url).host);
-    const ok =
-      host !== undefined &&
-      rules.some((r) => r.hostname === host.hostname && (r.port === '' || r.port === host.port));
-    if (!ok) return forbidden('host not allowed', c.req.path);
+    if (!allowed(c.req.header('host') ?? new URL(c.req.url).host))
+      return forbidden('host not allowed', c.req.path);
     await next();
     return undefined;
   };

@@ -2,6 +2,7 @@
  * Org tokens: `mcpg_` + 32 random bytes in base62, stored only as their sha-256 (DESIGN.md §5). Pure
  * apart from randomness.
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -23,8 +24,14 @@ export function generateToken(): string {
   return TOKEN_PREFIX + base62(randomBytes(32));
 }
 
+/** Hex sha-256 of a UTF-8 string; the one-shot `crypto.hash` (Node ≥ 20.12) where there is one. */
+export const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }
 
 /** Ids shown to admins; not secret. */

@@ -9,7 +9,7 @@
  */
 import { GatewayError } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../mcp/json-depth.js';
-import type { JsonRpcId } from '../mcp/jsonrpc.js';
+import { JSONRPC, type JsonRpcId } from '../mcp/jsonrpc.js';
 import type { MessageObservation } from '../observe/observe.js';
 import { isId, readBodyBytes } from '../proxy/body.js';
 
@@ -28,6 +28,18 @@ export interface ClientMessage {
 }
 
 type Raw = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+
+const BODY_ERROR_CODES: Partial<Record<string, number>> = {
+  ERR_PARSE: JSONRPC.PARSE_ERROR,
+  ERR_INVALID_MESSAGE: JSONRPC.INVALID_REQUEST,
+  ERR_PAYLOAD_TOO_LARGE: JSONRPC.SERVER_ERROR,
+};
+
+/** A body the client got wrong (400, 413): the error and its JSON-RPC code; undefined for any other error. */
+export function bodyError(err: unknown): { error: GatewayError; code: number } | undefined {
+  const code = err instanceof GatewayError ? BODY_ERROR_CODES[err.code] : undefined;
+  return code === undefined ? undefined : { error: err as GatewayError, code };
+}
 
 const invalid = () => new GatewayError('ERR_INVALID_MESSAGE', 'Invalid Request: not a JSON-RPC 2.0 message');
 

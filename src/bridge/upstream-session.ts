@@ -88,6 +88,9 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   let initializedSent = false;
   let ready: Promise<void> | undefined;
   let headers: Record<string, string> = base;
+  /** `headers` and `base` as flat lists: a message's X-Request-Id is appended, not copied in. */
+  let headerList = Object.entries(headers).flat();
+  let baseList = headerList;
   let stream: AbortController | undefined;
   let initCount = 0;
 
@@ -98,14 +101,16 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     headers = { ...base };
     if (id !== null) headers['mcp-session-id'] = id;
     if (version !== null) headers['mcp-protocol-version'] = version;
+    headerList = Object.entries(headers).flat();
+    baseList = Object.entries(base).flat();
   };
 
   /** `requestId`: the client POST's `X-Request-Id` (issue 7 §6), when the face observed the message. */
   const post = (body: Uint8Array | string, withSession = true, requestId?: string) => {
-    const h = withSession ? headers : base;
+    const h = withSession ? headerList : baseList;
     return client.send(target, {
       method: 'POST',
-      headers: requestId === undefined ? h : { ...h, 'x-request-id': requestId },
+      headers: requestId === undefined ? h : [...h, 'x-request-id', requestId],
       body,
       signal,
     });

@@ -60,11 +60,16 @@ export function bufferedBody(incoming: IncomingMessage | undefined, maxBytes: nu
 
 const ACCEPTED = 'Accepted';
 
-/** `202 Accepted` (the body the SDK's SSEServerTransport sends), on the Node response when there is one. */
+/** `202 Accepted` (the body the SDK's SSEServerTransport sends) on a Node response. */
+export function writeAccepted(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(202, { ...headers, 'content-type': 'text/plain; charset=UTF-8', 'content-length': '8' });
+  res.end(ACCEPTED);
+}
+
+/** `202 Accepted`, on the Node response when there is one. */
 export function accepted(c: Context, headers: Record<string, string>): Response {
   const res = nodeOf(c).outgoing;
   if (!res) return new Response(ACCEPTED, { status: 202, headers });
-  res.writeHead(202, { ...headers, 'content-type': 'text/plain; charset=UTF-8', 'content-length': '8' });
-  res.end(ACCEPTED);
+  writeAccepted(res, headers);
   return RESPONSE_ALREADY_SENT;
 }

@@ -9,14 +9,22 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Face } from '../app.js';
-import { type ClientMessage, parseClientMessages, readClientMessages } from '../bridge/client-messages.js';
+import type { Principal } from '../auth/authenticator.js';
+import {
+  bodyError,
+  type ClientMessage,
+  parseClientMessages,
+  readClientMessages,
+} from '../bridge/client-messages.js';
 import { type LegacySession, openLegacySession } from '../bridge/legacy-session.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { admitLegacyMessages } from '../limits/legacy-messages.js';
 import { JSONRPC, jsonRpcErrorResponse, sessionNotFoundResponse } from '../mcp/jsonrpc.js';
+import type { Observation } from '../observe/observation.js';
 import { SSE_RESPONSE_HEADERS } from '../proxy/headers.js';
 import { ownerRouting } from '../routing/owner.js';
 import type { AppEnv } from './context.js';
+import { createLegacyLane } from './legacy-lane.js';
 import { accepted, bufferedBody, middlewareHeaders, nodeOf } from './sse-node.js';
 
 export interface LegacyFaceOptions {
@@ -25,12 +33,6 @@ export interface LegacyFaceOptions {
   /** `retry:` for the client's EventSource: how soon it reconnects after a drop. */
   retryMs?: number;
 }
-
-const BODY_ERROR_CODES: Partial<Record<string, number>> = {
-  ERR_PARSE: JSONRPC.PARSE_ERROR,
-  ERR_INVALID_MESSAGE: JSONRPC.INVALID_REQUEST,
-  ERR_PAYLOAD_TOO_LARGE: JSONRPC.SERVER_ERROR,
-};
 
 async function readMessages(c: Context<AppEnv>, maxBytes: number): Promise<ClientMessage[]> {
   const buffered = bufferedBody(nodeOf(c).incoming, maxBytes);
@@ -45,7 +47,7 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
   const retryMs = options.retryMs ?? 1_000;
 
-  return function legacyFace(app, deps) {
+  return function legacyFace(app, deps, lanes) {
     // Routing table for POSTs; the shared registry (deps.sessions) handles push, revocation, keep-alive.
     const sessions = new Map<string, LegacySession>();
     // A POST for a session held by another instance goes to its owner (issue 5 §2, src/routing/owner.ts).
@@ -86,6 +88,29 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
       unsubscribe();
       await Promise.allSettled([...sessions.values()].map((s) => s.close('shutting down')));
     });
+
+    /** What becomes of the messages of an accepted POST, on the app's route and on the fast lane. */
+    const acceptMessages = (
+      session: LegacySession,
+      principal: Principal,
+      observation: Observation | undefined,
+      messages: ClientMessage[],
+      clientVersion: string | undefined,
+    ) => {
+      // Per JSON-RPC request: rate limits (refusals go out on the stream), audit and metrics (issue 7).
+      const admitted = admitLegacyMessages({
+        deps,
+        observation,
+        principal,
+        brain: session.brain,
+        session,
+        messages,
+      });
+      session.accept(admitted, clientVersion);
+    };
+    // Most POSTs skip Hono: src/http/legacy-lane.ts (none with CORS on, whose headers the app adds).
+    const lane = createLegacyLane({ deps, session: (id) => sessions.get(id), accept: acceptMessages });
+    if (lane) lanes.push(lane);
 
     app.get('/:brain/sse', async (c) => {
       if (deps.lifecycle.draining) {
@@ -149,20 +174,17 @@ export function createLegacyFace(options: LegacyFaceOptions = {}): Face {
       try {
         messages = await readMessages(c, deps.config.maxBodyBytes);
       } catch (err) {
-        const code = err instanceof GatewayError ? BODY_ERROR_CODES[err.code] : undefined;
-        if (code === undefined) throw err;
-        return jsonRpcErrorResponse((err as GatewayError).status, code, (err as GatewayError).message);
+        const refused = bodyError(err);
+        if (!refused) throw err;
+        return jsonRpcErrorResponse(refused.error.status, refused.code, refused.error.message);
       }
-      // Per JSON-RPC request: rate limits (refusals go out on the stream), audit and metrics (issue 7).
-      const admitted = admitLegacyMessages({
-        deps,
-        observation: c.get('observation'),
-        principal: c.get('principal'),
-        brain: session.brain,
+      acceptMessages(
         session,
+        c.get('principal'),
+        c.get('observation'),
         messages,
-      });
-      session.accept(admitted, c.req.header('mcp-protocol-version'));
+        c.req.header('mcp-protocol-version'),
+      );
       return accepted(c, middlewareHeaders(c, cors));
     });
   };

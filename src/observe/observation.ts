@@ -72,10 +72,11 @@ const MAX_FIELD = 200;
  * A client's string as the audit log can keep it: bounded, and without NUL, which Postgres text cannot
  * hold (SQLSTATE 22021) — one such entry would fail its whole audit batch, again on every retry.
  */
-export const bounded = (value: unknown): string | undefined =>
-  typeof value === 'string'
-    ? (value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value).replaceAll('\u0000', '\ufffd')
-    : undefined;
+export function bounded(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const kept = value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value;
+  return kept.includes('\u0000') ? kept.replaceAll('\u0000', '\ufffd') : kept;
+}
 
 /**
  * What a request targets: the tool of `tools/call`, the prompt of `prompts/get`, the resource of

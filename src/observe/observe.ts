@@ -7,10 +7,10 @@
  * face, from each JSON-RPC message of a `POST /messages` (`message()`), whose outcome arrives on the
  * client's stream after the 202.
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AuditLog } from '../audit/queue.js';
 import type { Principal } from '../auth/authenticator.js';
+import { sha256Hex } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from './metrics.js';
 import { methodLabel } from './metrics.js';
@@ -56,9 +56,19 @@ export interface Observe {
   close(): Promise<void>;
 }
 
+/** Session ids seen lately and their refs: every message of a session needs the same one. */
+const refs = new Map<string, string>();
+const MAX_REFS = 10_000;
+
 /** Enough to tie audit records of one session together; not enough to use or recover the id. */
 export function sessionRef(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 16);
+  let ref = refs.get(id);
+  if (ref === undefined) {
+    ref = sha256Hex(id).slice(0, 16);
+    if (refs.size >= MAX_REFS) refs.clear();
+    refs.set(id, ref);
+  }
+  return ref;
 }
 
 const ms = (value: number) => Math.round(value * 1000) / 1000;

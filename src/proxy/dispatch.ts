@@ -10,9 +10,15 @@
  */
 import type { Dispatcher } from 'undici';
 
+/**
+ * Request headers as undici takes them: a record, or a flat `[name, value, …]` list, which is cheaper to
+ * extend per request than a record is to copy.
+ */
+export type DispatchHeaders = Record<string, string> | string[];
+
 export interface DispatchInit {
   method: string;
-  headers: Record<string, string>;
+  headers: DispatchHeaders;
   body?: Uint8Array | string | null;
   signal?: AbortSignal;
 }

@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { GatewayError } from '../errors.js';
-import { type DispatchedResponse, dispatch } from './dispatch.js';
+import { type DispatchedResponse, type DispatchHeaders, dispatch } from './dispatch.js';
 import { createGuardedLookup, isPublicAddress, UpstreamAddressBlocked } from './ssrf.js';
 
 export interface UpstreamTarget {
@@ -29,6 +29,9 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
 }
 
+/** What `send` takes: as `request`, with headers also as a flat `[name, value, …]` list. */
+export type UpstreamSendRequest = Omit<UpstreamRequest, 'headers'> & { headers: DispatchHeaders };
+
 /** What `send` resolves with: the head, and a body still arriving (./dispatch.ts). */
 export type UpstreamRawResponse = DispatchedResponse;
 
@@ -38,7 +41,7 @@ export interface UpstreamClient {
    * Same request, timeouts and errors as `request`, on undici's dispatch layer: no WHATWG streams,
    * Headers or Node Readables per call, which cost the pass-through most of its per-message CPU (bench/).
    */
-  send(target: UpstreamTarget, init: UpstreamRequest): Promise<UpstreamRawResponse>;
+  send(target: UpstreamTarget, init: UpstreamSendRequest): Promise<UpstreamRawResponse>;
   close(): Promise<void>;
 }
 
