@@ -5,9 +5,9 @@
  * matching what a database round trip would give them.
  */
 import { GatewayError } from '../errors.js';
+import { createAuditRing } from './audit-ring.js';
 import type {
   AuditEntry,
-  AuditRecord,
   Brain,
   BrainPatch,
   InstanceRecord,
@@ -65,10 +65,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const sessions = new Map<string, SessionRecord>();
   const lastInit = new Map<string, unknown>();
   const instances = new Map<string, InstanceRecord>();
-  // The audit ring (issue 7 §4: "memory store keeps a bounded ring"): `audit[seq % capacity]`.
-  const auditCapacity = options.auditCapacity ?? 10_000;
-  const audit: Array<AuditRecord | undefined> = [];
-  let auditSeq = 0;
+  // The audit ring (issue 7 §4: "memory store keeps a bounded ring"), in columns (./audit-ring.ts).
+  const audit = createAuditRing(options.auditCapacity ?? 10_000);
 
   /** Removes legacy sessions matching `match`; returns them (what the Postgres store's delete returns). */
   const dropLegacySessions = (match: (s: SessionRecord) => boolean): SessionRecord[] => {
@@ -277,38 +275,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async appendAudit(entries: AuditEntry[]) {
-      for (const entry of entries) {
-        auditSeq++;
-        // Entries are handed over by the audit queue, which keeps no reference: no deep copy (the ring
-        // holds up to MCPGATE_AUDIT_RING_SIZE of them, and shared strings keep each one small).
-        audit[auditSeq % auditCapacity] = { ...entry, at: new Date(entry.at), id: String(auditSeq) };
-      }
+      for (const entry of entries) audit.append(entry);
     },
     async listAudit(query) {
-      const out: AuditRecord[] = [];
-      const after = query.after === undefined ? 0 : Number(query.after);
-      const first = Math.max(after + 1, auditSeq - Math.min(auditSeq, auditCapacity) + 1);
-      for (let seq = first; seq <= auditSeq && out.length < query.limit; seq++) {
-        const r = audit[seq % auditCapacity];
-        if (r === undefined) continue;
-        if (query.org !== undefined && r.org !== query.org) continue;
-        if (query.brain !== undefined && r.brain !== query.brain) continue;
-        if (query.since !== undefined && r.at < query.since) continue;
-        out.push(copy(r));
-      }
-      return out;
+      return audit.list(query);
     },
     async pruneAudit(before) {
-      let pruned = 0;
-      const oldest = auditSeq - Math.min(auditSeq, auditCapacity) + 1;
-      for (let seq = oldest; seq <= auditSeq; seq++) {
-        const r = audit[seq % auditCapacity];
-        if (r && r.at < before) {
-          audit[seq % auditCapacity] = undefined;
-          pruned++;
-        }
-      }
-      return pruned;
+      return audit.prune(before);
     },
 
     async ping() {},
