@@ -106,6 +106,7 @@ export function createLegacyLane<S extends LaneSession>(options: LegacyLaneOptio
     // Node holds the whole body by now unless the client sent it apart from its head: the app reads that.
     const text = bufferedBody(req, config.maxBodyBytes);
     if (text === undefined) return toApp();
+    let answered = true;
     try {
       let messages: ClientMessage[];
       try {
@@ -124,7 +125,14 @@ export function createLegacyLane<S extends LaneSession>(options: LegacyLaneOptio
         messages,
         req.headers['mcp-protocol-version'] as string,
       );
-      writeAccepted(res, {});
+      // undici writes a request on a reused keep-alive connection only on the next turn of the event loop
+      // (it first makes sure the upstream has not closed it, GHSA-35p6-xmwp-9g52). The 202 follows it
+      // there, so answering the client never holds up the call itself (bench/RESULTS.md, third session).
+      answered = false;
+      setImmediate(() => {
+        if (!res.destroyed) writeAccepted(res, {});
+        done();
+      });
     } catch (err) {
       deps.logger.error(
         {
@@ -138,7 +146,7 @@ export function createLegacyLane<S extends LaneSession>(options: LegacyLaneOptio
       if (!res.headersSent) writeError(res, 500, JSONRPC.INTERNAL_ERROR, 'Internal error');
       if (!observation.perMessage) finish(observation, principal, session, 500);
     } finally {
-      done();
+      if (answered) done();
     }
   }
 
