@@ -38,16 +38,27 @@ export async function readSseStream(
   body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   handlers: SseReadHandlers,
 ): Promise<void> {
+  if (!('getReader' in body)) {
+    // Made at the first byte: an idle stream (a legacy session's upstream GET, most of its life) holds
+    // neither the parser nor the decoder's native converter (~2 KiB together; bench/RESULTS.md).
+    let reading:
+      | { parser: ReturnType<typeof createParser>; decoder: InstanceType<typeof TextDecoder> }
+      | undefined;
+    for await (const chunk of body) {
+      reading ??= {
+        parser: createParser({ onEvent: handlers.onEvent, onRetry: handlers.onRetry }),
+        decoder: new TextDecoder(),
+      };
+      reading.parser.feed(reading.decoder.decode(chunk, { stream: true }));
+    }
+    reading?.parser.feed(reading.decoder.decode());
+    return;
+  }
   const parser = createParser({
     onEvent: handlers.onEvent,
     onRetry: handlers.onRetry,
   });
   const decoder = new TextDecoder();
-  if (!('getReader' in body)) {
-    for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
-    parser.feed(decoder.decode());
-    return;
-  }
   const reader = body.getReader();
   try {
     for (;;) {
