@@ -62,7 +62,12 @@ export function openClientStream(options: ClientStreamOptions): ClientStream {
         res.destroy();
         return false;
       }
+      // Out now, in one writev: left to itself, a chunked response corks the socket and writes on the
+      // next tick, after every microtask queued meanwhile (the message's audit and metrics among them).
+      const socket = res.socket;
+      socket?.cork();
       res.write(frame);
+      socket?.uncork();
       return true;
     },
     get closed() {
