@@ -13,7 +13,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { JSONRPC, type JsonRpcErrorBody } from '../mcp/jsonrpc.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import type { UpstreamClient, UpstreamTarget } from '../proxy/upstream.js';
+import type { UpstreamClient, UpstreamRawResponse, UpstreamTarget } from '../proxy/upstream.js';
 import type { ClientMessage } from './client-messages.js';
 import { isSessionLost, upstreamErrorOf } from './upstream-errors.js';
 import { runStandaloneStream } from './upstream-stream.js';
@@ -93,6 +93,8 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   let baseList = headerList;
   let stream: AbortController | undefined;
   let initCount = 0;
+  /** Counts moves to another URL (`retarget`): an initialize answered after one belongs to the old server. */
+  let placement = 0;
 
   /** Precomputes the headers of every later request, once per initialize rather than per message. */
   const adopt = (id: string | null, version: string | null) => {
@@ -154,6 +156,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
   /** The gateway's own initialize + initialized: the client never sees the result. */
   async function handshake(params: unknown): Promise<void> {
     const id = `mcpgate-init-${++initCount}`;
+    const sent = { placement, target, base };
     const res = await post(JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params }), false);
     if (res.status !== 200) {
       res.body.destroy();
@@ -171,6 +174,8 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
       },
     });
     if (!seen.result) throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', 'Upstream initialize failed');
+    // Moved meanwhile: whoever waits on this handshake waits for the one at the new URL instead.
+    if (answeredTooLate(sent.placement, sent.target, sent.base, res)) return ensureReady(async () => params);
     const protocolVersion = versionOf(seen.result);
     adopt(headerOf(res, 'mcp-session-id') ?? null, protocolVersion);
     initParams = params;
@@ -207,8 +212,10 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     if (sessionId !== null) void terminate();
     reset();
     let settle!: () => void;
-    ready = new Promise<void>((resolve) => (settle = resolve));
+    const mine = new Promise<void>((resolve) => (settle = resolve));
+    ready = mine;
     let ok = false;
+    const sent = { placement, target, base };
     try {
       const res = await post(message.body, false, message.observed?.requestId);
       if (res.status !== 200) {
@@ -223,6 +230,11 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
         signal,
         onAnswer: (m) => {
           if (!m.result) return true;
+          // The client still gets its result; the new server is initialized with its params next.
+          if (answeredTooLate(sent.placement, sent.target, sent.base, res)) {
+            initParams = message.params;
+            return true;
+          }
           ok = true;
           // Adopt before the client sees the result: its next message may follow at once.
           adopt(headerOf(res, 'mcp-session-id') ?? null, versionOf(m.result));
@@ -238,7 +250,8 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
         },
       });
     } finally {
-      if (!ok) ready = undefined;
+      // A move meanwhile may have started the next initialize: that one stays.
+      if (!ok && ready === mine) ready = undefined;
       settle();
     }
   }
@@ -265,21 +278,43 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     }
   }
 
-  async function terminate(): Promise<void> {
-    stream?.abort();
-    if (sessionId === null) return;
-    const id = sessionId;
-    sessionId = null;
+  /** Ends upstream session `id` on the server at `at` (`DELETE`); never throws. */
+  async function endAt(at: UpstreamTarget, headersThere: Record<string, string>, id: string): Promise<void> {
     try {
-      const res = await client.send(target, {
+      const res = await client.send(at, {
         method: 'DELETE',
-        headers: { ...headers, 'mcp-session-id': id },
+        headers: { ...headersThere, 'mcp-session-id': id },
         signal: AbortSignal.timeout(DELETE_TIMEOUT_MS),
       });
       await res.body.bytes();
     } catch (err) {
       logger.debug({ code: (err as GatewayError).code }, 'upstream DELETE failed');
     }
+  }
+
+  /**
+   * An initialize answered by the server the brain has just moved away from: its session is ended there
+   * and not adopted. True when that was the case.
+   */
+  function answeredTooLate(
+    sent: number,
+    at: UpstreamTarget,
+    headersThere: Record<string, string>,
+    res: UpstreamRawResponse,
+  ) {
+    if (placement === sent) return false;
+    const id = headerOf(res, 'mcp-session-id');
+    if (id !== undefined) void endAt(at, headersThere, id);
+    logger.info('an upstream initialize answered after the brain moved; ended on the old server');
+    return true;
+  }
+
+  async function terminate(): Promise<void> {
+    stream?.abort();
+    if (sessionId === null) return;
+    const id = sessionId;
+    sessionId = null;
+    await endAt(target, headers, id);
   }
 
   /**
@@ -298,6 +333,8 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
       sameRecord(nextBase, base);
     if (unchanged) return;
     if (moved && sessionId !== null) void terminate(); // to the old URL, with the old credentials
+    if (moved) placement++;
+    logger.info({ moved }, 'upstream session follows the changed brain');
     target = next.target;
     base = nextBase;
     if (!moved) {

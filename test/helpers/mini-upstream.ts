@@ -29,6 +29,9 @@ export interface MiniUpstream {
   streams: Map<string, ServerResponse>;
   /** Answers every pending `slow` call. */
   release(): void;
+  /** Holds the answers to `initialize` until `releaseInitialize()` (requests are recorded at once). */
+  holdInitialize(): void;
+  releaseInitialize(): void;
   /** Emits 'slow-aborted' when a client left a `slow` call before it was answered. */
   events: EventEmitter;
   /** Simulates a restart: every session is forgotten (later requests get 404) and GET streams end. */
@@ -49,6 +52,7 @@ export async function startMiniUpstream(): Promise<MiniUpstream> {
   const streams = new Map<string, ServerResponse>();
   const pendingPolls = new Map<string, unknown>();
   const slow: Array<() => void> = [];
+  let heldInitialize: Array<() => void> | undefined;
 
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -67,7 +71,10 @@ export async function startMiniUpstream(): Promise<MiniUpstream> {
         capabilities: { tools: {}, logging: {} },
         serverInfo: { name: 'mini-upstream', version: '1.0.0' },
       };
-      return json(res, 200, { jsonrpc: '2.0', id: body.id, result }, { 'mcp-session-id': id });
+      const answer = () => json(res, 200, { jsonrpc: '2.0', id: body.id, result }, { 'mcp-session-id': id });
+      if (heldInitialize) heldInitialize.push(answer);
+      else answer();
+      return;
     }
     if (!sessionId || !sessions.has(sessionId)) {
       return json(res, 404, {
@@ -156,6 +163,14 @@ export async function startMiniUpstream(): Promise<MiniUpstream> {
     },
     release() {
       for (const done of slow.splice(0)) done();
+    },
+    holdInitialize() {
+      heldInitialize ??= [];
+    },
+    releaseInitialize() {
+      const held = heldInitialize ?? [];
+      heldInitialize = undefined;
+      for (const answer of held) answer();
     },
     forget() {
       sessions.clear();
