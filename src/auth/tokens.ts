@@ -2,8 +2,8 @@
  * Org tokens: `mcpg_` + 32 random bytes in base62, stored only as their sha-256 (DESIGN.md §5). Pure
  * apart from randomness.
  */
+// A namespace import: `crypto.hash` is missing before Node 20.12, where a named import would not load.
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 export const TOKEN_PREFIX = 'mcpg_';
@@ -21,14 +21,14 @@ export function base62(bytes: Uint8Array): string {
 }
 
 export function generateToken(): string {
-  return TOKEN_PREFIX + base62(randomBytes(32));
+  return TOKEN_PREFIX + base62(crypto.randomBytes(32));
 }
 
 /** Hex sha-256 of a UTF-8 string; the one-shot `crypto.hash` (Node ≥ 20.12) where there is one. */
 export const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function'
     ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function hashToken(token: string): string {
   return sha256Hex(token);
@@ -36,12 +36,12 @@ export function hashToken(token: string): string {
 
 /** Ids shown to admins; not secret. */
 export function generateId(prefix: string): string {
-  return `${prefix}_${base62(randomBytes(12))}`;
+  return `${prefix}_${base62(crypto.randomBytes(12))}`;
 }
 
 /** ≥128 random bits for session ids (DESIGN.md §5). */
 export function generateSessionId(): string {
-  return base62(randomBytes(18));
+  return base62(crypto.randomBytes(18));
 }
 
 export function looksLikeOrgToken(value: string): boolean {

@@ -175,7 +175,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
     });
     if (!seen.result) throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', 'Upstream initialize failed');
     // Moved meanwhile: whoever waits on this handshake waits for the one at the new URL instead.
-    if (answeredTooLate(sent.placement, sent.target, sent.base, res)) return ensureReady(async () => params);
+    if (answeredTooLate(sent, res)) return ensureReady(async () => params);
     const protocolVersion = versionOf(seen.result);
     adopt(headerOf(res, 'mcp-session-id') ?? null, protocolVersion);
     initParams = params;
@@ -231,7 +231,7 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
         onAnswer: (m) => {
           if (!m.result) return true;
           // The client still gets its result; the new server is initialized with its params next.
-          if (answeredTooLate(sent.placement, sent.target, sent.base, res)) {
+          if (answeredTooLate(sent, res)) {
             initParams = message.params;
             return true;
           }
@@ -297,14 +297,12 @@ export function createUpstreamSession(options: UpstreamSessionOptions): Upstream
    * and not adopted. True when that was the case.
    */
   function answeredTooLate(
-    sent: number,
-    at: UpstreamTarget,
-    headersThere: Record<string, string>,
+    sent: { placement: number; target: UpstreamTarget; base: Record<string, string> },
     res: UpstreamRawResponse,
-  ) {
-    if (placement === sent) return false;
+  ): boolean {
+    if (placement === sent.placement) return false;
     const id = headerOf(res, 'mcp-session-id');
-    if (id !== undefined) void endAt(at, headersThere, id);
+    if (id !== undefined) void endAt(sent.target, sent.base, id);
     logger.info('an upstream initialize answered after the brain moved; ended on the old server');
     return true;
   }

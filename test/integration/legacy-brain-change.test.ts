@@ -148,8 +148,8 @@ describe.each(storeFactories())('legacy sessions follow brain changes ($name sto
         (r.body.params?.clientInfo as { name?: string } | undefined)?.name === 'moving-client',
     );
     const call = await second.waitFor((r) => r.body?.id === 2);
-    expect(call.sessionId).toBeDefined();
-    expect(reinit).toBeDefined();
+    expect(reinit.body?.params?.protocolVersion).toBe('2025-06-18');
+    expect(call.sessionId).not.toBe(ended.sessionId);
     // Nothing was sent to the new server with the old server's session id.
     expect(second.requests.filter((r) => r.sessionId === ended.sessionId)).toEqual([]);
     client.close();
